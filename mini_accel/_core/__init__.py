@@ -1,0 +1,1 @@
+"""Private Cython kernels. No validation happens here: call the public API."""

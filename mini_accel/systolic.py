@@ -220,16 +220,18 @@ def systolic_cycles(M: int, K: int, N: int, rows: int, cols: int,
     after the previous wave has left the array.
 
     Relation to SCALE-Sim (Samajdar et al., "SCALE-Sim: Systolic CNN
-    Accelerator Simulator", arXiv:1811.02883, and its v2/v3 code): its
-    analytical runtime per fold is the same 2*S_R + S_C + T - 2 with the same
-    mapping of M, N, K to (S_R, S_C, T) per dataflow, full-array padding of
-    partial folds and folds in sequence. Where we differ: (a) SCALE-Sim models
-    no overlap of loads with compute, so our ``double_buffer=True`` has no
-    counterpart there; (b) its output-stationary code does not add the output
-    drain to the compute cycles that it reports, so for ``"os"`` it reports
-    R cycles per fold fewer (we count the drain because the next fold cannot
-    reuse the accumulators before they are empty); (c) we do not model SRAM
-    bandwidth stalls, which SCALE-Sim reports separately from compute cycles.
+    Accelerator Simulator", arXiv:1811.02883; checked against scalesim 3.0.0
+    in ``tests/test_scalesim_parity.py``): its per-fold runtime is the same
+    2*S_R + S_C + T - 2, with the same mapping of M, N, K to (S_R, S_C, T) per
+    dataflow, full-array padding of partial folds and folds in sequence. The
+    "Total Cycles" of its COMPUTE_REPORT is the 0-based index of the last
+    cycle, so for ``"ws"`` and ``"is"`` it prints our count minus one. Where
+    the models differ: (a) for ``"os"`` SCALE-Sim leaves out the R-cycle
+    output drain, so it reports ``cycles - F*R - 1``; we count the drain
+    because the next fold cannot reuse the accumulators before they are
+    empty; (b) SCALE-Sim models no overlap of loads with compute, so our
+    ``double_buffer=True`` has no counterpart there; (c) we model no SRAM or
+    DRAM bandwidth stalls, which SCALE-Sim reports apart from compute cycles.
 
     >>> systolic_cycles(1024, 1024, 1024, 256, 256, "ws")   # 16 folds * 1790
     28640

@@ -493,13 +493,16 @@ def draw_systolic_frame(trace, t: int, *, ax=None, show_values: bool = True):
     active = (~np.isnan(a) & ~np.isnan(b) & (frame["phase"] == "stream")).astype(float)
     holds = (~np.isnan(a) | ~np.isnan(b) | ~np.isnan(s)).astype(float)
     ax = _new_axes(ax, figsize=(max(3.0, 1.1 * cols + 1), max(2.6, 0.9 * rows + 1)))
-    ax.imshow(0.35 * holds + 0.65 * active, cmap="Blues", vmin=0, vmax=1, aspect="equal")
+    shade = 0.3 * holds + 0.55 * active
+    ax.imshow(shade, cmap="Blues", vmin=0, vmax=1, aspect="equal")
     if show_values:
         fs = max(5.0, 9.0 - 0.3 * max(rows, cols))
         for i in range(rows):
             for j in range(cols):
+                # white text on the dark cells of busy PEs, black elsewhere
                 ax.text(j, i, f"a {_fmt(a[i, j])}\nb {_fmt(b[i, j])}\nΣ {_fmt(s[i, j])}",
-                        ha="center", va="center", fontsize=fs, family="monospace")
+                        ha="center", va="center", fontsize=fs, family="monospace",
+                        color="white" if shade[i, j] > 0.5 else "black")
     ax.set_xticks(range(cols))
     ax.set_yticks(range(rows))
     ax.set_xticks(np.arange(-0.5, cols), minor=True)

@@ -8,6 +8,26 @@ public validates its inputs and documents its model.
 >>> res = ma.SystolicArray(4, 4).matmul(A, B)
 >>> res.output.tolist(), res.cycles
 ([[3, 3], [12, 12]], 16)
+
+The modules, one job each (all but ``systolic`` load on first use, so
+``import mini_accel`` stays light and never imports matplotlib):
+
+=================  ============================================================
+``systolic``       the MAC array: exact GEMMs, cycles, traffic, per-cycle trace
+``memory``         set-associative cache hierarchy in front of DRAM
+``scratchpad``     explicitly managed on-chip buffers for a tiled GEMM
+``traces``         address traces of GEMMs, convolutions and scans
+``energy``         energy tables with sources, energy models and reports
+``quant``          number formats, quantizers, calibrators, integer arithmetic
+``ptq``            post-training quantization of a trained MLP
+``nn``             layers as GEMMs, MAC counting, a tiny trainable MLP
+``datasets``       the bundled handwritten-digits data set
+``workloads``      layer shapes of real networks (ResNet-50, BERT, TPU apps)
+``devices``        catalog of real accelerators and simulator presets
+``roofline``       roofline models and operational intensity
+``edge_server``    batch size, latency, energy per inference, cost of ownership
+``viz``            matplotlib figures and ipywidgets explorers
+=================  ============================================================
 """
 from __future__ import annotations
 
@@ -16,6 +36,7 @@ import importlib
 __version__ = "0.1.0"
 
 try:  # fail early, and say how to fix it, when the compiled core is missing
+    from ._core import cache as _cache_kernels  # noqa: F401
     from ._core import systolic as _systolic_kernels  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise ImportError(
@@ -36,25 +57,53 @@ from .systolic import (  # noqa: E402
     systolic_traffic,
 )
 
-# Heavier or optional modules load on first use, so `import mini_accel` stays
-# light and never imports matplotlib or ipywidgets (PEP 562).
-_LAZY_MODULES = ("viz",)
+_SUBMODULES = (
+    "systolic", "memory", "scratchpad", "traces", "energy", "formats", "quantizers",
+    "calibration", "requant", "mixed_precision", "quant", "ptq", "nn", "datasets",
+    "workloads", "devices", "roofline", "edge_server", "viz",
+)
+
+# Public names that live in a lazily loaded module (PEP 562).
+_LAZY_NAMES = {
+    "memory": ("Cache", "DRAM", "MemoryHierarchy", "HierarchyStats", "LevelStats",
+               "DRAMStats", "classify_misses"),
+    "scratchpad": ("Scratchpad", "ScratchpadResult", "LOOP_ORDERS"),
+    "traces": ("Trace",),
+    "energy": ("EnergyModel", "EnergyReport"),
+    "quant": ("QParams", "qparams_minmax", "qparams_from_range", "quantize", "dequantize",
+              "fake_quant", "calibrate", "format_info", "round_to_format", "IntegerLinear",
+              "integer_matmul"),
+    "datasets": ("load_digits", "train_test_split"),
+    "nn": ("Sequential", "Dense", "Conv2d", "GemmShape", "train_mlp"),
+    "workloads": ("get_workload",),
+    "devices": ("get_device", "find_devices", "get_preset"),
+    "roofline": ("Roofline",),
+    "edge_server": ("BatchModel", "total_cost_of_ownership"),
+}
+_NAME_TO_MODULE = {name: mod for mod, names in _LAZY_NAMES.items() for name in names}
+_RENAMED = {"load_energy_table": ("energy", "load_table")}
 
 
 def __getattr__(name: str):
-    if name in _LAZY_MODULES:
-        module = importlib.import_module(f".{name}", __name__)
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'mini_accel' has no attribute {name!r}")
+    if name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _NAME_TO_MODULE:
+        value = getattr(importlib.import_module(f".{_NAME_TO_MODULE[name]}", __name__), name)
+    elif name in _RENAMED:
+        module, attr = _RENAMED[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+    else:
+        raise AttributeError(f"module 'mini_accel' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_NAME_TO_MODULE) | set(_RENAMED))
 
 
 __all__ = [
-    "DATAFLOWS",
-    "SystolicArray",
-    "SystolicResult",
-    "SystolicTrace",
-    "systolic_cycles",
-    "systolic_folds",
-    "systolic_traffic",
+    "DATAFLOWS", "SystolicArray", "SystolicResult", "SystolicTrace",
+    "systolic_cycles", "systolic_folds", "systolic_traffic",
+    *_NAME_TO_MODULE, *_RENAMED,
 ]

@@ -1,4 +1,4 @@
-"""Argument checks shared by the cost and roofline models (private)."""
+"""Argument checks shared by the public modules (private)."""
 from __future__ import annotations
 
 import math
@@ -27,12 +27,15 @@ def fraction(name: str, value, *, allow_zero: bool = True) -> float:
     return value
 
 
-def positive_int(name: str, value, *, low: int = 1) -> int:
+def positive_int(name: str, value, *, low: int = 1, high: int | None = None) -> int:
+    """An int (not a bool) in [low, high], else TypeError/ValueError naming ``name``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
     value = int(value)
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
 
 

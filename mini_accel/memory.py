@@ -76,12 +76,12 @@ maps to set 1 and hits after its first miss::
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from ._checks import positive_int as _int
 from ._core import cache as _kernel
 from .traces import Trace
 
@@ -108,17 +108,6 @@ _OFFSET = 6      # column of the kernel's cfg array: index of the level's first 
 # --------------------------------------------------------------------------- #
 # Validation helpers
 # --------------------------------------------------------------------------- #
-def _int(name: str, value, *, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    value = operator.index(value)
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
-    return value
-
-
 def _choice(name: str, value, options: tuple) -> str:
     if not isinstance(value, str) or value.lower() not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")

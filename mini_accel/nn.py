@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import positive_int as _int_arg
+
 __all__ = [
     "GemmShape",
     "Layer",
@@ -79,15 +81,6 @@ __all__ = [
 # --------------------------------------------------------------------------- #
 # Small validation helpers
 # --------------------------------------------------------------------------- #
-def _int_arg(name: str, value, *, low: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    value = int(value)
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return value
-
-
 def _pair(name: str, value, *, low: int = 1) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:

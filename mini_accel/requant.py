@@ -43,7 +43,6 @@ Example
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

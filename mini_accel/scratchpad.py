@@ -50,24 +50,16 @@ False
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ._checks import positive_int as _int
 
 #: The six loop orders, outermost loop first.
 LOOP_ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
 #: Which dimensions index each operand.
 OPERAND_DIMS = {"A": "mk", "B": "kn", "C": "mn"}
-
-
-def _int(name: str, value, low: int = 1) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    value = operator.index(value)
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return value
 
 
 def _check_order(order) -> str:

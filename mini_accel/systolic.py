@@ -54,11 +54,11 @@ Example
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._checks import positive_int
 from ._core import systolic as _kernels
 
 DATAFLOWS = ("ws", "os", "is")
@@ -77,18 +77,6 @@ _INT32 = np.iinfo(np.int32)
 # --------------------------------------------------------------------------- #
 # Validation helpers (the public boundary; the kernels trust their inputs)
 # --------------------------------------------------------------------------- #
-def _positive_int(name: str, value, *, upper: int | None = None, allow_zero: bool = False) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    value = operator.index(value)
-    low = 0 if allow_zero else 1
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    if upper is not None and value > upper:
-        raise ValueError(f"{name} must be <= {upper}, got {value}")
-    return value
-
-
 def _check_dataflow(dataflow) -> str:
     if not isinstance(dataflow, str):
         raise TypeError(f"dataflow must be one of {DATAFLOWS}, got {type(dataflow).__name__}")
@@ -177,8 +165,8 @@ def systolic_folds(M: int, K: int, N: int, rows: int, cols: int, dataflow: str =
     >>> systolic_folds(1024, 1024, 1024, 256, 256, "ws")
     16
     """
-    M, K, N = _positive_int("M", M), _positive_int("K", K), _positive_int("N", N)
-    R, C = _positive_int("rows", rows), _positive_int("cols", cols)
+    M, K, N = positive_int("M", M), positive_int("K", K), positive_int("N", N)
+    R, C = positive_int("rows", rows), positive_int("cols", cols)
     _, s_rows, s_cols = _geometry(M, K, N, R, C, _check_dataflow(dataflow))
     return math.ceil(s_rows / R) * math.ceil(s_cols / C)
 
@@ -238,8 +226,8 @@ def systolic_cycles(M: int, K: int, N: int, rows: int, cols: int,
     >>> systolic_cycles(1024, 1024, 1024, 256, 256, "ws", double_buffer=True)
     24800
     """
-    M, K, N = _positive_int("M", M), _positive_int("K", K), _positive_int("N", N)
-    R, C = _positive_int("rows", rows), _positive_int("cols", cols)
+    M, K, N = positive_int("M", M), positive_int("K", K), positive_int("N", N)
+    R, C = positive_int("rows", rows), positive_int("cols", cols)
     df = _check_dataflow(dataflow)
     T = _geometry(M, K, N, R, C, df)[0]
     F = systolic_folds(M, K, N, R, C, df)
@@ -268,8 +256,8 @@ def systolic_traffic(M: int, K: int, N: int, rows: int, cols: int,
     >>> systolic_traffic(4, 4, 4, 4, 4, "ws")["a_reads"]
     16
     """
-    M, K, N = _positive_int("M", M), _positive_int("K", K), _positive_int("N", N)
-    R, C = _positive_int("rows", rows), _positive_int("cols", cols)
+    M, K, N = positive_int("M", M), positive_int("K", K), positive_int("N", N)
+    R, C = positive_int("rows", rows), positive_int("cols", cols)
     df = _check_dataflow(dataflow)
     if df == "os":
         m_tiles, n_tiles = _tile_sizes(M, R), _tile_sizes(N, C)
@@ -400,7 +388,7 @@ class SystolicTrace:
 
     def frame(self, t: int) -> dict:
         """The registers at cycle ``t`` as a dict of (rows, cols) arrays."""
-        t = _positive_int("t", t, allow_zero=True, upper=self.cycles - 1)
+        t = positive_int("t", t, low=0, high=self.cycles - 1)
         return {"a": self.a[t], "b": self.b[t], "psum": self.psum[t],
                 "phase": str(self.phase[t]), "fold": int(self.fold[t])}
 
@@ -432,8 +420,8 @@ class SystolicArray:
 
     def __init__(self, rows: int, cols: int, dataflow: str = "ws",
                  double_buffer: bool = False, overflow: str = "raise"):
-        self.rows = _positive_int("rows", rows, upper=MAX_ARRAY_SIDE)
-        self.cols = _positive_int("cols", cols, upper=MAX_ARRAY_SIDE)
+        self.rows = positive_int("rows", rows, high=MAX_ARRAY_SIDE)
+        self.cols = positive_int("cols", cols, high=MAX_ARRAY_SIDE)
         self.dataflow = _check_dataflow(dataflow)
         if not isinstance(double_buffer, (bool, np.bool_)):
             raise TypeError(f"double_buffer must be True or False, got {double_buffer!r}")

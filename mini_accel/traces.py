@@ -46,10 +46,11 @@ access happens once per tile and row.
 """
 from __future__ import annotations
 
-import operator
 from typing import NamedTuple
 
 import numpy as np
+
+from ._checks import positive_int as _int
 
 #: Longest trace a generator builds (about 13 bytes per access in memory).
 MAX_TRACE_LENGTH = 40_000_000
@@ -94,17 +95,6 @@ def concat(*traces: Trace) -> Trace:
 # --------------------------------------------------------------------------- #
 # Validation
 # --------------------------------------------------------------------------- #
-def _int(name: str, value, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    value = operator.index(value)
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
-    return value
-
-
 def _order(name: str, order) -> str:
     if not isinstance(order, str) or len(order) != 3:
         raise ValueError(f"{name} must be three loop letters such as 'ijk' or 'mnk', got {order!r}")

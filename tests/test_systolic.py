@@ -5,7 +5,6 @@ the Cython kernel (``SystolicArray.matmul``), the closed form
 (``systolic_cycles`` / ``systolic_traffic``) and the register-level pure-Python
 reference in ``reference_systolic.py``. Outputs must equal numpy's.
 """
-import math
 
 import numpy as np
 import pytest

@@ -349,7 +349,8 @@ def train_regression(mode: str = "mixed", steps: int = 200, lr: float = 0.5,
         exact_g = S * resid / n                         # d(S * loss) / d(pred_i)
         g = low(exact_g)
         zero_frac.append(float(np.mean((g == 0) & (exact_g != 0))))
-        grad = low(_fp32(Xl.T @ g))                     # weight gradient, still scaled
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected below
+            grad = low(_fp32(Xl.T @ g))                 # weight gradient, still scaled
         if mode == "mixed":
             finite = bool(np.isfinite(grad).all())
             if scaler is not None:

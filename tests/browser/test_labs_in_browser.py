@@ -1,0 +1,127 @@
+"""What a student sees: every lab opened, run and checked in JupyterLab in Chromium.
+
+* the student notebook (from ``labs/``) runs until the first task and stops
+  there with the ``NotImplementedError`` that asks for the student's code;
+* the solved source notebook (from ``grading/source/``) runs top to bottom
+  with no error, shows matplotlib figures and live widgets, and nbgrader's
+  Validate button says it passes;
+* the systolic wavefront animation redraws the array when its cycle slider
+  moves.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SCREENSHOTS
+
+pytestmark = pytest.mark.browser
+
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+LABS = sorted(p.stem for p in (ROOT / "labs").glob("*.ipynb"))
+RUN_TIMEOUT = 180_000   # ms; a lab runs in well under a minute
+
+
+def open_notebook(page, server, path: str):
+    page.goto(server.url(path, workspace=uuid.uuid4().hex[:8]))
+    page.wait_for_selector(PANEL, timeout=60_000)
+    page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=90_000)
+
+
+def run_all(page):
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def wait_until_done(page, *, stop_at_error: bool):
+    if stop_at_error:
+        page.wait_for_selector(f"{PANEL} .jp-OutputArea-output:has-text('NotImplementedError')",
+                               timeout=RUN_TIMEOUT)
+    else:   # the last code cell got its execution count
+        page.wait_for_function(
+            """panel => { const cells = document.querySelectorAll(panel + ' .jp-CodeCell');
+                          const last = cells[cells.length - 1].querySelector('.jp-InputPrompt');
+                          return /\\[\\d+\\]/.test(last.textContent); }""",
+            arg=PANEL, timeout=RUN_TIMEOUT)
+    page.wait_for_function(   # and nothing is still queued or running
+        """panel => ![...document.querySelectorAll(panel + ' .jp-InputPrompt')]
+                       .some(p => p.textContent.includes('*'))""",
+        arg=PANEL, timeout=RUN_TIMEOUT)
+
+
+def error_outputs(page) -> list[str]:
+    texts = page.locator(f"{PANEL} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    return [t for t in texts.all_inner_texts() if "Traceback" in t or "Error" in t.split("\n")[0]]
+
+
+def shot(page, name: str):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_student_notebook_runs_until_the_first_task(page, lab_server, lab):
+    open_notebook(page, lab_server, f"labs/{lab}.ipynb")
+    run_all(page)
+    wait_until_done(page, stop_at_error=True)
+    errors = error_outputs(page)
+    shot(page, f"{lab}-student")
+    assert len(errors) == 1 and "NotImplementedError" in errors[0], errors
+    # The set-up cells before the first task ran (they have execution counts).
+    assert page.locator(f"{PANEL} .jp-InputPrompt", has_text="[1]").count() == 1
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_solved_lab_runs_clean_with_figures_and_widgets(page, lab_server, lab):
+    open_notebook(page, lab_server, f"solved/{lab}/{lab}.ipynb")
+    run_all(page)
+    wait_until_done(page, stop_at_error=False)
+    shot(page, f"{lab}-solved")
+    assert error_outputs(page) == []
+    assert page.locator(f"{PANEL} .jp-OutputArea-output img").count() >= 2
+    assert page.locator(f"{PANEL} .jupyter-widgets").count() >= 1
+    assert page.locator(f"{PANEL} .widget-slider, {PANEL} .widget-dropdown").count() >= 1
+
+    # nbgrader's Validate button, as a student would use it before handing in.
+    page.locator(f"{PANEL} .jp-Toolbar-item", has_text="Validate").first.click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=RUN_TIMEOUT)
+    page.wait_for_function(
+        "() => { const d = document.querySelector('.jp-Dialog'); "
+        "return d && !/Validating/.test(d.innerText); }", timeout=RUN_TIMEOUT)
+    text = dialog.inner_text()
+    shot(page, f"{lab}-validate")
+    assert "Success" in text and "passes all the tests" in text, text
+
+
+def _wavefront_labs():
+    return [lab for lab in LABS
+            if "systolic_wavefront_widget" in (ROOT / "labs" / f"{lab}.ipynb").read_text()]
+
+
+@pytest.mark.parametrize("lab", _wavefront_labs())
+def test_wavefront_animation_moves_with_its_slider(page, lab_server, lab):
+    open_notebook(page, lab_server, f"solved/{lab}/{lab}.ipynb")
+    run_all(page)
+    wait_until_done(page, stop_at_error=False)
+    box = page.locator(f"{PANEL} .widget-vbox:has(.widget-play)").first
+    box.scroll_into_view_if_needed()
+    image = box.locator(".widget-output img").first
+    image.wait_for(timeout=30_000)
+    before = image.get_attribute("src")
+    readout = box.locator(".widget-readout").first
+    assert readout.inner_text().strip() == "0"
+    box.locator(".widget-slider .noUi-handle").first.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("el => el.textContent.trim() === '3'", arg=readout.element_handle(),
+                           timeout=10_000)
+    # The Output widget replaces its <img>: look it up afresh until it differs.
+    deadline = time.time() + 30
+    while image.get_attribute("src") == before:
+        assert time.time() < deadline, "the array did not redraw after the slider moved"
+        page.wait_for_timeout(200)
+    box.screenshot(path=str(SCREENSHOTS / f"{lab}-wavefront-cycle3.png"))

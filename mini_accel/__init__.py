@@ -26,6 +26,8 @@ The modules, one job each (all but ``systolic`` load on first use, so
 ``devices``        catalog of real accelerators and simulator presets
 ``roofline``       roofline models and operational intensity
 ``edge_server``    batch size, latency, energy per inference, cost of ownership
+``design``         accelerator designs: time, energy, area, cost, budgets
+``analog``         analog in-memory MACs with noise and few-bit converters
 ``viz``            matplotlib figures and ipywidgets explorers
 =================  ============================================================
 """
@@ -60,7 +62,7 @@ from .systolic import (  # noqa: E402
 _SUBMODULES = (
     "systolic", "memory", "scratchpad", "traces", "energy", "formats", "quantizers",
     "calibration", "requant", "mixed_precision", "quant", "ptq", "nn", "datasets",
-    "workloads", "devices", "roofline", "edge_server", "viz",
+    "workloads", "devices", "roofline", "edge_server", "design", "analog", "viz",
 )
 
 # Public names that live in a lazily loaded module (PEP 562).
@@ -79,9 +81,16 @@ _LAZY_NAMES = {
     "devices": ("get_device", "find_devices", "get_preset"),
     "roofline": ("Roofline",),
     "edge_server": ("BatchModel", "total_cost_of_ownership"),
+    "design": ("Design", "Budget", "PriceModel", "check_constraints", "reference_design",
+               "reference_budget"),
+    "analog": ("analog_matmul", "analog_accuracy"),
 }
 _NAME_TO_MODULE = {name: mod for mod, names in _LAZY_NAMES.items() for name in names}
-_RENAMED = {"load_energy_table": ("energy", "load_table")}
+_RENAMED = {
+    "load_energy_table": ("energy", "load_table"),
+    "evaluate_design": ("design", "evaluate"),
+    "score_design": ("design", "score"),
+}
 
 
 def __getattr__(name: str):

@@ -1,0 +1,563 @@
+"""The instructor's commands for the mini_accel course, where nbgrader's CLI is clumsy.
+
+Run from the repository root (``--root`` points at another copy of the course
+directory, which is what the tests do)::
+
+    python grading/course.py students roster.csv          # id,first_name,last_name,email
+    python grading/course.py generate [LAB ...]           # source -> release -> labs/
+    python grading/course.py collect LAB INBOX            # a folder (or .zip) of LMS files
+    python grading/course.py autograde LAB [--student ID] [--wall-clock SECONDS]
+    python grading/course.py feedback LAB [--to DIR]
+    python grading/course.py export [--to grades.csv]
+    python grading/course.py status LAB
+
+Every command loads ``nbgrader_config.py`` from the course directory
+explicitly (nbgrader's Python API would not read it) and uses nbgrader's own
+API for the work. What this file adds, and why, is in grading/README.md:
+
+* ``generate`` also copies ``labcheck.py`` next to every lab and refreshes
+  ``labs/`` from the release, so one command keeps everything in step;
+* ``collect`` understands LMS downloads: student ids inside file names,
+  notebooks with the wrong name (recognised by their nbgrader cell ids), zip
+  archives, and it reports every file it could not place;
+* ``autograde`` grades each student in a separate process with a wall-clock
+  limit, so a submission that hangs the grader (a loop that swallows the
+  kernel's interrupt) or cannot be read (not JSON) gets 0 with a clear note
+  instead of blocking or corrupting the others;
+* ``export`` writes nbgrader's CSV columns plus ``status``, ``note`` and
+  ``needs_manual_grade``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# nbgrader runs `alembic` (and the kernel) from PATH: use the tools of this Python's
+# environment even when the virtualenv is not activated.
+_BIN = str(Path(sys.executable).parent)
+if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
+NOTES_FILE = "grading_notes.json"
+#: Default wall-clock limit for autograding one student's notebook, in seconds.
+#: A lab runs in under a minute; a plain infinite loop costs one cell timeout (30 s).
+DEFAULT_WALL_CLOCK = 300.0
+
+#: Evidence in nbgrader's log that the kernel's verdict was overruled by the grader.
+_RECHECK_FAILED = re.compile(r"Sealed check failed outside the kernel in (\S+)")
+
+
+# --------------------------------------------------------------------------- #
+# Configuration and small helpers
+# --------------------------------------------------------------------------- #
+def load_config(root: Path):
+    """The course's nbgrader_config.py, loaded explicitly, with ``root`` as course directory."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(root).resolve()
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.CourseDirectory.root = str(root)
+    return config
+
+
+def make_api(root: Path):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    config = load_config(root)
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def _gradebook(root: Path):
+    from nbgrader.api import Gradebook
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=load_config(root))
+    return Gradebook(coursedir.db_url, coursedir.course_id)
+
+
+def labs_in(root: Path) -> list[str]:
+    source = Path(root) / "source"
+    return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").exists())
+
+
+def read_notes(root: Path) -> dict:
+    path = Path(root) / NOTES_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def write_notes(root: Path, notes: dict) -> None:
+    path = Path(root) / NOTES_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(notes, indent=1, sort_keys=True))
+    tmp.replace(path)          # atomic: a crash never leaves half a file
+
+
+def set_note(root: Path, lab: str, student: str, stage: str, status: str, note: str = "") -> None:
+    notes = read_notes(root)
+    entry = notes.setdefault(lab, {}).setdefault(student, {})
+    entry[stage] = {"status": status, "note": note}
+    write_notes(root, notes)
+
+
+def _lab_grade_ids(root: Path, lab: str) -> set[str]:
+    import nbformat
+
+    nb = nbformat.read(Path(root) / "source" / lab / f"{lab}.ipynb", as_version=4)
+    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution")} - {None}
+
+
+# --------------------------------------------------------------------------- #
+# students
+# --------------------------------------------------------------------------- #
+def cmd_students(root: Path, roster: Path) -> int:
+    """Add or update students from a CSV with an ``id`` column (and optional names, email)."""
+    with open(roster, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "id" not in rows[0]:
+        raise SystemExit(f"{roster}: expected a CSV with a header and an 'id' column")
+    with _gradebook(root) as gb:
+        for row in rows:
+            sid = row["id"].strip()
+            if not re.fullmatch(r"[A-Za-z0-9._@-]+", sid):
+                raise SystemExit(f"{roster}: student id {sid!r} may only use letters, digits and . _ @ -")
+            gb.update_or_create_student(sid, **{k: (row.get(k) or None) for k in
+                                                ("first_name", "last_name", "email")})
+    print(f"{len(rows)} students added or updated")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# generate
+# --------------------------------------------------------------------------- #
+def cmd_generate(root: Path, labs: list[str], labs_dir: Path | None) -> int:
+    """Sync labcheck.py, run nbgrader generate_assignment, copy the release into labs/."""
+    root = Path(root)
+    labs = labs or labs_in(root)
+    api = make_api(root)
+    for lab in labs:
+        src = root / "source" / lab
+        shutil.copyfile(root / "labcheck.py", src / "labcheck.py")
+        result = api.generate_assignment(lab, force=True, create=True)
+        if not result["success"]:
+            print(result.get("log", ""), result.get("error", ""), file=sys.stderr)
+            raise SystemExit(f"generate_assignment failed for {lab}")
+        if labs_dir is not None:
+            labs_dir.mkdir(parents=True, exist_ok=True)
+            release = root / "release" / lab
+            for path in sorted(release.rglob("*")):
+                if path.is_file():
+                    dest = labs_dir / path.relative_to(release)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, dest)
+        print(f"generated {lab}" + (f" -> {labs_dir}" if labs_dir else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# collect
+# --------------------------------------------------------------------------- #
+def _inbox_files(inbox: Path, scratch: Path) -> list[tuple[str, Path]]:
+    """(name as the LMS gave it, path) of every file, zip archives unpacked."""
+    files = []
+    for path in sorted(Path(inbox).rglob("*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        rel = str(path.relative_to(inbox))
+        if path.suffix.lower() == ".zip":
+            out = scratch / rel
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    for member in zf.infolist():
+                        target = (out / member.filename).resolve()
+                        if member.is_dir() or not str(target).startswith(str(out.resolve())):
+                            continue          # skip folders and path-escaping names
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(zf.read(member))
+                        files.append((f"{rel}/{member.filename}", target))
+            except zipfile.BadZipFile:
+                files.append((rel, path))
+        else:
+            files.append((rel, path))
+    return files
+
+
+def _owner(name: str, students: list[str]) -> str | None:
+    """The student whose id appears in ``name`` as a whole token (the longest wins)."""
+    best = None
+    for sid in students:
+        if re.search(rf"(?<![A-Za-z0-9]){re.escape(sid)}(?![A-Za-z0-9])", name, re.IGNORECASE):
+            if best is None or len(sid) > len(best):
+                best = sid
+    return best
+
+
+def _is_this_lab(path: Path, grade_ids: set[str]) -> bool | None:
+    """True/False whether the notebook has this lab's cells; None if it is not valid JSON."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cells = data["cells"]
+        ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells}
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        return None
+    return len(ids & grade_ids) >= max(1, len(grade_ids) // 2)
+
+
+def cmd_collect(root: Path, lab: str, inbox: Path) -> int:
+    """Place each student's notebook as submitted/<student>/<lab>/<lab>.ipynb."""
+    root = Path(root)
+    with _gradebook(root) as gb:
+        students = [s.id for s in gb.students]
+    if not students:
+        raise SystemExit("no students in the gradebook: run the 'students' command first")
+    grade_ids = _lab_grade_ids(root, lab)
+    unplaced, placed = [], {}
+    with tempfile.TemporaryDirectory() as scratch:
+        by_student: dict[str, list[tuple[str, Path]]] = {}
+        for name, path in _inbox_files(Path(inbox), Path(scratch)):
+            sid = _owner(name, students)
+            if sid is None:
+                unplaced.append((name, "no known student id in the name"))
+            else:
+                by_student.setdefault(sid, []).append((name, path))
+        for sid, files in sorted(by_student.items()):
+            notebooks = [(n, p) for n, p in files if p.suffix.lower() == ".ipynb"]
+            exact = [(n, p) for n, p in notebooks if p.name.endswith(f"{lab}.ipynb")]
+            ordered = exact + [f for f in notebooks if f not in exact]
+            verdicts = [(f, _is_this_lab(f[1], grade_ids)) for f in ordered]
+            ours = [f for f, v in verdicts if v]
+            not_json = [f for f, v in verdicts if v is None]
+            if ours:
+                chosen = ours[0]
+                status, note = ("collected", "") if chosen in exact else \
+                    ("renamed", f"submitted as {chosen[1].name!r}, graded as {lab}.ipynb")
+            elif not_json:      # keep it: autograde records the 0 with the reason
+                chosen = not_json[0]
+                status, note = "invalid", f"{chosen[1].name!r} is not a valid notebook (not JSON)"
+            else:
+                set_note(root, lab, sid, "collect", "missing",
+                         f"no notebook of this lab among {[Path(n).name for n, _ in files]}")
+                unplaced.extend((n, f"{sid}: not a notebook of {lab}") for n, _ in files)
+                continue
+            dest = root / "submitted" / sid / lab
+            if dest.exists():
+                shutil.rmtree(dest)
+            dest.mkdir(parents=True)
+            shutil.copyfile(chosen[1], dest / f"{lab}.ipynb")
+            stamp = _dt.datetime.fromtimestamp(chosen[1].stat().st_mtime, _dt.timezone.utc)
+            (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
+            set_note(root, lab, sid, "collect", status, note)
+            placed[sid] = (status, note)
+            for n, _ in files:
+                if n != chosen[0]:
+                    unplaced.append((n, f"{sid}: extra file, ignored"))
+    for sid, (status, note) in sorted(placed.items()):
+        print(f"{sid:20} {status:10} {note}")
+    for name, why in unplaced:
+        print(f"NOT PLACED: {name} ({why})")
+    missing = sorted(set(students) - set(placed))
+    if missing:
+        print(f"no submission from: {', '.join(missing)}")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# autograde
+# --------------------------------------------------------------------------- #
+def _autograde_child(root: str, lab: str, student: str, conn, stderr_path: str) -> None:
+    """Runs in a forked process: one student's autograde through nbgrader's API.
+
+    Its stderr, and the kernel's (which inherits it), goes to the student's log
+    file, so warnings do not flood the instructor's terminal.
+    """
+    err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(err, 2)
+    os.close(err)
+    try:
+        result = make_api(Path(root)).autograde(lab, student, force=True, create=True)
+        conn.send({"success": bool(result.get("success")), "error": str(result.get("error", ""))[-4000:],
+                   "log": str(result.get("log", ""))[-200_000:]})
+    except BaseException as exc:  # report, never hang the parent
+        conn.send({"success": False, "error": f"{type(exc).__name__}: {exc}", "log": ""})
+    finally:
+        conn.close()
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill a process and everything it started (the kernel runs in its own session)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        procs = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+_STUCK_NOTE = ("a cell kept running after the grader interrupted it (e.g. 'except BaseException' "
+               "inside a loop swallows the interrupt)")
+
+
+def _failure_note(error: str, log: str) -> str:
+    text = error + "\n" + log
+    if "CellTimeoutError" in text or "Timeout waiting for IOPub" in text or "DeadKernelError" in text:
+        return f"{_STUCK_NOTE}: scored 0; review by hand"
+    if "NotJSONError" in text or "JSONDecodeError" in text or "Notebook does not appear to be JSON" in text:
+        return "the submitted file is not a valid notebook (not JSON): scored 0"
+    if "No notebooks found" in text or "No submitted file" in text:
+        return "no notebook of this lab was submitted: scored 0"
+    last = [line for line in error.strip().splitlines() if line.strip()][-1:] or ["unknown error"]
+    return f"autograde failed ({last[0][:200]}): scored 0; review by hand"
+
+
+def locked_cell_changes(root: Path, lab: str, student: str) -> list[str]:
+    """What the student did to the read-only cells, compared with the released notebook.
+
+    nbgrader repairs all of it (edited locked cells are restored, deleted or
+    untagged test cells are put back); the note tells the instructor it happened.
+    """
+    import nbformat
+
+    release = Path(root) / "release" / lab / f"{lab}.ipynb"
+    submitted = Path(root) / "submitted" / student / lab / f"{lab}.ipynb"
+    try:
+        rel = nbformat.read(release, as_version=4)
+        sub = nbformat.read(submitted, as_version=4)
+    except Exception:
+        return []
+    ids = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in sub.cells}
+    notes = []
+    for cell in rel.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if not meta.get("locked"):
+            continue
+        gid = meta.get("grade_id")
+        kind = "test cell" if meta.get("grade") else "read-only cell"
+        if gid not in ids:
+            untagged = any(c.source == cell.source and "nbgrader" not in c.metadata for c in sub.cells)
+            what = "stripped of its nbgrader metadata" if untagged else "deleted"
+            fix = "put back" if meta.get("grade") else "not put back (not graded)"
+            notes.append(f"{kind} {gid} was {what}: {fix}")
+        elif ids[gid].source != cell.source:
+            notes.append(f"{kind} {gid} was edited: restored")
+    return notes
+
+
+def _record_zero(root: Path, lab: str, student: str) -> None:
+    """Give every graded cell of the submission 0 points, so export shows a definite 0."""
+    with _gradebook(root) as gb:
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(lab, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.manual_score = None
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def autograde_one(root: Path, lab: str, student: str, wall_clock: float = DEFAULT_WALL_CLOCK) -> dict:
+    """Autograde one student in a child process; return {"status", "note", "seconds"}."""
+    root = Path(root).resolve()
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    start = time.monotonic()
+    log_dir = root / "logs" / lab
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stderr_path = log_dir / f"{student}.stderr.log"
+    child = ctx.Process(target=_autograde_child, args=(str(root), lab, student, send, str(stderr_path)),
+                        daemon=False)
+    child.start()
+    send.close()
+    result = None
+    if receive.poll(wall_clock):
+        try:
+            result = receive.recv()
+        except EOFError:
+            result = None
+    child.join(timeout=5)
+    timed_out = result is None and child.is_alive()
+    if child.is_alive():
+        _kill_tree(child.pid)
+        child.join()
+    seconds = time.monotonic() - start
+    (log_dir / f"{student}.log").write_text((result or {}).get("log", "") + "\n" + (result or {}).get("error", ""))
+
+    if result is not None and result["success"]:
+        notes = locked_cell_changes(root, lab, student)
+        overruled = sorted(set(_RECHECK_FAILED.findall(result["log"])))
+        if overruled:
+            notes.append(f"the notebook's own tests passed but the grader's re-check failed in "
+                         f"{', '.join(overruled)} (testing tools patched?): scored 0 there; review by hand")
+        outcome = {"status": "review" if overruled else "graded", "note": "; ".join(notes)}
+    else:
+        if timed_out:
+            note = (f"autograde did not finish within the {wall_clock:.0f} s wall-clock limit and was "
+                    f"stopped; probably {_STUCK_NOTE}: scored 0; review by hand")
+        else:
+            note = _failure_note((result or {}).get("error", "the grading process died"),
+                                 (result or {}).get("log", ""))
+        status = "timeout" if timed_out or note.startswith(_STUCK_NOTE) else "failed"
+        # A half-written autograded notebook must not reach the feedback or formgrader.
+        shutil.rmtree(root / "autograded" / student / lab, ignore_errors=True)
+        _record_zero(root, lab, student)
+        outcome = {"status": status, "note": note}
+    set_note(root, lab, student, "autograde", outcome["status"], outcome["note"])
+    outcome["seconds"] = seconds
+    return outcome
+
+
+def submitted_students(root: Path, lab: str) -> list[str]:
+    base = Path(root) / "submitted"
+    return sorted(p.name for p in base.iterdir() if (p / lab).is_dir()) if base.exists() else []
+
+
+def cmd_autograde(root: Path, lab: str, students: list[str] | None, wall_clock: float) -> int:
+    students = students or submitted_students(root, lab)
+    for sid in students:
+        out = autograde_one(root, lab, sid, wall_clock)
+        print(f"{sid:20} {out['status']:8} {out['seconds']:6.1f} s  {out['note']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# feedback, export, status
+# --------------------------------------------------------------------------- #
+def cmd_feedback(root: Path, lab: str, to: Path | None) -> int:
+    root = Path(root)
+    api = make_api(root)
+    graded = sorted(p.name for p in (root / "autograded").iterdir() if (p / lab).is_dir()) \
+        if (root / "autograded").exists() else []
+    for sid in graded:
+        result = api.generate_feedback(lab, sid, force=True)
+        if not result["success"]:
+            print(f"{sid}: feedback failed: {result.get('error', '')[-300:]}", file=sys.stderr)
+            continue
+        if to is not None:
+            to.mkdir(parents=True, exist_ok=True)
+            for html in (root / "feedback" / sid / lab).glob("*.html"):
+                shutil.copyfile(html, to / f"{sid}__{html.name}")
+        print(f"{sid}: feedback written")
+    return 0
+
+
+EXPORT_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
+                  "email", "raw_score", "late_submission_penalty", "score", "max_score",
+                  "needs_manual_grade", "status", "note"]
+
+
+def export_rows(root: Path) -> list[dict]:
+    """One row per (assignment, student), nbgrader's columns plus status and note."""
+    from nbgrader.api import MissingEntry
+
+    notes = read_notes(root)
+    rows = []
+    with _gradebook(root) as gb:
+        for assignment in gb.assignments:
+            for student in gb.students:
+                row = {"assignment": assignment.name, "duedate": assignment.duedate or "",
+                       "student_id": student.id, "last_name": student.last_name or "",
+                       "first_name": student.first_name or "", "email": student.email or "",
+                       "max_score": assignment.max_score}
+                try:
+                    sub = gb.find_submission(assignment.name, student.id)
+                except MissingEntry:
+                    row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0,
+                               needs_manual_grade=False)
+                else:
+                    row.update(timestamp=sub.timestamp or "", raw_score=sub.score,
+                               late_submission_penalty=sub.late_submission_penalty,
+                               score=max(0.0, sub.score - sub.late_submission_penalty),
+                               needs_manual_grade=bool(sub.needs_manual_grade))
+                stages = notes.get(assignment.name, {}).get(student.id, {})
+                last = stages.get("autograde") or stages.get("collect") or {}
+                row["status"] = last.get("status", "not submitted" if not row["timestamp"] else "")
+                row["note"] = "; ".join(s["note"] for s in stages.values() if s.get("note"))
+                rows.append(row)
+    return rows
+
+
+def cmd_export(root: Path, to: Path) -> int:
+    rows = export_rows(root)
+    with open(to, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{len(rows)} rows written to {to}")
+    return 0
+
+
+def cmd_status(root: Path, lab: str) -> int:
+    for row in export_rows(root):
+        if row["assignment"] == lab:
+            print(f"{row['student_id']:20} {row['score']:>6} / {row['max_score']:<6} "
+                  f"{row['status']:12} {'manual grading pending ' if row['needs_manual_grade'] else ''}"
+                  f"{row['note']}")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python grading/course.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, default=HERE,
+                        help="course directory (default: the folder of this file)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("students", help="add/update students from a CSV (id,first_name,last_name,email)")
+    p.add_argument("roster", type=Path)
+    p = sub.add_parser("generate", help="generate the student notebooks and refresh labs/")
+    p.add_argument("labs", nargs="*")
+    p.add_argument("--labs-dir", type=Path, default=None,
+                   help="where the student notebooks go (default: <root>/../labs)")
+    p.add_argument("--no-labs", action="store_true", help="only write release/, not labs/")
+    p = sub.add_parser("collect", help="place LMS downloads as nbgrader submissions")
+    p.add_argument("lab")
+    p.add_argument("inbox", type=Path)
+    p = sub.add_parser("autograde", help="autograde, one student per process, with a wall-clock limit")
+    p.add_argument("lab")
+    p.add_argument("--student", action="append")
+    p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK)
+    p = sub.add_parser("feedback", help="feedback HTML (hidden tests removed)")
+    p.add_argument("lab")
+    p.add_argument("--to", type=Path, default=None, help="also copy the HTML files here, one per student")
+    p = sub.add_parser("export", help="grades to CSV, with status and notes")
+    p.add_argument("--to", type=Path, default=Path("grades.csv"))
+    p = sub.add_parser("status", help="one line per student of a lab")
+    p.add_argument("lab")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    if args.command == "students":
+        return cmd_students(root, args.roster)
+    if args.command == "generate":
+        labs_dir = None if args.no_labs else (args.labs_dir or root.parent / "labs")
+        return cmd_generate(root, args.labs, labs_dir)
+    if args.command == "collect":
+        return cmd_collect(root, args.lab, args.inbox)
+    if args.command == "autograde":
+        return cmd_autograde(root, args.lab, args.student, args.wall_clock)
+    if args.command == "feedback":
+        return cmd_feedback(root, args.lab, args.to)
+    if args.command == "export":
+        return cmd_export(root, args.to)
+    return cmd_status(root, args.lab)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

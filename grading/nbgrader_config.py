@@ -1,0 +1,60 @@
+# nbgrader settings of the mini_accel course (read by `nbgrader ...` run from
+# this directory, and loaded explicitly by grading/course.py and the tests,
+# because nbgrader's Python API does not read this file by itself).
+#
+# Each setting below closes a hole listed in shared/TOOLING_NOTES.md; the
+# reasons are spelled out in grading/README.md ("How the grading cannot be
+# fooled").
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # sealed.py (the grader-side checks) lives next to this file
+    sys.path.insert(0, HERE)
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+c.CourseDirectory.course_id = "mini_accel"
+c.CourseDirectory.root = HERE      # gradebook.db, source/, release/, submitted/, ... live here
+
+# The student notebooks: solutions replaced by a stub that says what to do.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Executing a submission.
+#  - Per-cell timeout: a cell that runs longer is interrupted (its test fails)
+#    and the rest of the notebook still runs. A lab runs top to bottom in
+#    under a minute, so 30 s for one cell is generous.
+#  - xmode=Minimal: a failing test shows "AssertionError: <message>" only,
+#    never the source lines of a hidden test around it.
+c.Execute.timeout = 30
+c.Execute.interrupt_on_timeout = True
+c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
+
+# Deleted test cells, and test cells stripped of their nbgrader metadata, are
+# put back from the gradebook (otherwise they silently wait for manual grading).
+# Edited locked cells are restored from the gradebook by nbgrader anyway.
+c.OverwriteCells.add_missing_cells = True
+
+# Autograde = nbgrader's default pipeline plus the sealed checks around Execute:
+# SetCheckSeed draws fresh hidden inputs for every submission, and
+# VerifySealedChecks re-checks the results in this (the grader's) process,
+# where no student code runs, so patched numpy/builtins cannot fake a pass.
+c.Autograde.autograde_preprocessors = [
+    "sealed.SetCheckSeed",
+    "nbgrader.preprocessors.Execute",
+    "sealed.VerifySealedChecks",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# Feedback never contains hidden tests (nbgrader's default would show them).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+]

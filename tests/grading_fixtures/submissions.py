@@ -1,0 +1,160 @@
+"""Build student submissions from the released notebook: solved, partial and hostile ones.
+
+Every submission starts from ``release/<lab>/<lab>.ipynb`` (what a student
+downloads) and changes it the way a student would: filling answer cells,
+editing or deleting cells, or attacking the tests.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[2]
+GRADING = REPO / "grading"
+PYTHON = sys.executable
+_COURSE_FILES = ("nbgrader_config.py", "course.py", "sealed.py", "labcheck.py")
+
+
+def course_copy(dest: Path) -> Path:
+    """A fresh course directory (config, commands, sources) under ``dest``; returns its root."""
+    root = Path(dest) / "grading"
+    root.mkdir(parents=True)
+    for name in _COURSE_FILES:
+        shutil.copyfile(GRADING / name, root / name)
+    shutil.copytree(GRADING / "source", root / "source",
+                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    return root
+
+
+def course(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run ``python grading/course.py --root ROOT ARGS`` exactly as an instructor would."""
+    return subprocess.run([PYTHON, str(root / "course.py"), "--root", str(root), *args],
+                          capture_output=True, text=True, timeout=timeout, check=True)
+
+
+def _grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def released(root: Path, lab: str):
+    return nbformat.read(root / "release" / lab / f"{lab}.ipynb", as_version=4)
+
+
+def reference_solutions(root: Path, lab: str) -> dict:
+    """{grade_id: source} of the answer cells of the source notebook, markers removed."""
+    src = nbformat.read(root / "source" / lab / f"{lab}.ipynb", as_version=4)
+    out = {}
+    for cell in src.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            out[_grade_id(cell)] = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", "", cell.source, flags=re.M)
+    return out
+
+
+def fill(nb, answers: dict):
+    """Put ``answers`` ({grade_id: source}) into the notebook's answer cells."""
+    for cell in nb.cells:
+        if _grade_id(cell) in answers:
+            cell.source = answers[_grade_id(cell)]
+    return nb
+
+
+def solved(root: Path, lab: str, only=None, **overrides):
+    """The released notebook with reference answers (all, or those in ``only``) and overrides."""
+    answers = reference_solutions(root, lab)
+    if only is not None:
+        answers = {k: v for k, v in answers.items() if k in only}
+    answers.update(overrides)
+    return fill(released(root, lab), answers)
+
+
+def cell(nb, grade_id):
+    return next(c for c in nb.cells if _grade_id(c) == grade_id)
+
+
+def write(nb, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+# --------------------------------------------------------------------------- #
+# Lab 2 answers used by the hostile cases
+# --------------------------------------------------------------------------- #
+RAISES = '''def ws_step(W, a_regs, psum_regs, a_in):
+    raise ValueError("I gave up on the skew")
+'''
+
+INFINITE_LOOP = '''def utilization(M, K, N, rows, cols, cycles):
+    while True:
+        pass
+'''
+
+SWALLOWS_INTERRUPT = '''def utilization(M, K, N, rows, cols, cycles):
+    while True:
+        try:
+            while True:
+                pass
+        except BaseException:   # swallows the grader's KeyboardInterrupt
+            pass
+'''
+
+# The same, printing all the while: output keeps arriving, so nbclient never gives up on
+# its own and would wait one cell timeout per remaining cell. Only the wall clock stops it.
+SWALLOWS_INTERRUPT_NOISY = '''import time
+def utilization(M, K, N, rows, cols, cycles):
+    while True:
+        try:
+            print("still working", flush=True)
+            time.sleep(0.05)
+        except BaseException:
+            pass
+'''
+
+WRONG_CYCLES = '''def ws_cycles(M, K, N, rows, cols):
+    folds = -(-K // rows) * -(-N // cols)
+    return folds * (2 * rows + cols + M - 1)     # off by one per fold
+'''
+
+WRONG_UTILIZATION = '''def utilization(M, K, N, rows, cols, cycles):
+    return M * K * N / (rows * cols * cycles) / 2
+'''
+
+WRONG_TILED = '''def tiled_matmul(A, B, rows, cols):
+    res = SystolicArray(rows, cols).matmul(A[:, :rows], B[:rows, :])
+    return res.output, res.cycles
+'''
+
+# Passes the visible asserts by special-casing the visible inputs, and patches
+# numpy's comparison and testing functions, builtins and the in-kernel checker's
+# verdict, so that no check in the kernel can fail. Only the grader's own re-check,
+# done outside the kernel, can catch it.
+MONKEYPATCH_TOOLS = '''import builtins, numpy, numpy.testing
+import labcheck
+numpy.allclose = lambda *a, **k: True
+numpy.array_equal = lambda *a, **k: True
+numpy.isclose = lambda a, b, *r, **k: numpy.ones(numpy.shape(a), bool)
+for _name in dir(numpy.testing):
+    if _name.startswith("assert_"):
+        setattr(numpy.testing, _name, lambda *a, **k: None)
+builtins.all = lambda *a, **k: True
+builtins.abs = lambda x: 0
+labcheck.verdict = lambda *a, **k: None
+
+def max_safe_terms(a_bits, w_bits, acc_bits):
+    return {(8, 8, 32): 131071, (2, 2, 4): 1}.get((a_bits, w_bits, acc_bits), 7)
+'''
+
+FAKE_WS_CYCLES = '''def ws_cycles(M, K, N, rows, cols):
+    visible = {(5, 4, 4, 4, 4): 15, (1, 8, 8, 8, 8): 23, (10, 9, 5, 4, 4): 120, (7, 3, 20, 2, 6): 120,
+               (6, 10, 7, 4, 4): 96}
+    return visible.get((M, K, N, rows, cols), 1)
+'''
+
+CALLS_LIBRARY = '''def ws_cycles(M, K, N, rows, cols):
+    return systolic_cycles(M, K, N, rows, cols, "ws")
+'''

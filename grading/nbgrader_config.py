@@ -17,6 +17,13 @@ c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 c.CourseDirectory.course_id = "mini_accel"
 c.CourseDirectory.root = HERE      # gradebook.db, source/, release/, submitted/, ... live here
 
+# The gradebook: SQLite (gradebook.db in this folder) unless MINI_ACCEL_GRADEBOOK_URL
+# names another database, e.g. PostgreSQL for a class graded by several workers:
+#   MINI_ACCEL_GRADEBOOK_URL=postgresql+psycopg://grader@127.0.0.1:5432/mini_accel
+# (grading/README.md, "A class-sized course").
+if os.environ.get("MINI_ACCEL_GRADEBOOK_URL"):
+    c.CourseDirectory.db_url = os.environ["MINI_ACCEL_GRADEBOOK_URL"]
+
 # The student notebooks: solutions replaced by a stub that says what to do.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -1,0 +1,175 @@
+"""Lab 4 (quantization and mixed precision) through the real autograde: two hostile submissions.
+
+One temporary course grades two students exactly as an instructor would
+(``grading/course.py``: students, generate, collect, autograde, export):
+
+* ``library``: the reference answers, except that the affine quantizer and
+  the integer-only layer call the library's ``quantize``/``dequantize`` and
+  ``integer_matmul``/``requantize`` instead of computing them. The visible
+  tests pass (the library is right), the hidden checks switch those
+  functions off: exactly those two tasks' points are lost.
+* ``patched``: the reference answers, except that the first answer cell
+  patches numpy's comparisons, ``numpy.testing``, ``builtins.abs``/``all`` and
+  the in-kernel checker, and the float decoder and the MAC cost only fit the
+  visible examples. Every check in the kernel "passes"; the grader's
+  re-check outside the kernel fails exactly those tasks and flags the
+  submission for review.
+
+The feedback HTML of both shows no hidden test. Expected scores are read
+from the source notebook's metadata, not typed in.
+The shared cases (loops, edited and deleted tests, bad files...) are in
+``tests/test_grading.py``; full, zero and partial credit in
+``tests/test_grading_labs.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+
+import nbformat
+import pytest
+
+from grading_fixtures import submissions as subs
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:.*not in session.*"),
+    pytest.mark.filterwarnings("ignore::nbformat.warnings.MissingIDFieldWarning"),
+]
+
+LAB = "lab4_quantization"
+
+CALLS_LIBRARY_QUANTIZE = '''def quantize_affine(x, scale, zero_point, bits):
+    qp = quant.QParams(scale=scale, zero_point=zero_point, qmin=-2 ** (bits - 1), qmax=2 ** (bits - 1) - 1)
+    return quant.quantize(x, qp).astype(np.int32)
+
+
+def dequantize_affine(q, scale, zero_point):
+    qp = quant.QParams(scale=scale, zero_point=zero_point, qmin=-32768, qmax=32767)
+    return quant.dequantize(q, qp).astype(np.float64)
+'''
+
+CALLS_LIBRARY_INTEGER = '''def integer_dense(q_x, x_zero_point, q_w, bias_q, multiplier, out_zero_point):
+    acc, _ = quant.integer_matmul(q_x, q_w, a_zero_point=x_zero_point)
+    acc = acc.astype(np.int64) + bias_q
+    M0, n = quant.quantize_multiplier(multiplier)
+    return quant.requantize(acc, M0, n, zero_point=out_zero_point).astype(np.int8)
+'''
+
+# Patches every testing tool the kernel could use, then answers the visible examples only.
+MONKEYPATCH_TOOLS = '''import builtins, numpy, numpy.testing
+import labcheck
+numpy.allclose = lambda *a, **k: True
+numpy.array_equal = lambda *a, **k: True
+numpy.isclose = lambda a, b, *r, **k: numpy.ones(numpy.shape(a), bool)
+for _name in dir(numpy.testing):
+    if _name.startswith("assert_"):
+        setattr(numpy.testing, _name, lambda *a, **k: None)
+builtins.all = lambda *a, **k: True
+builtins.abs = lambda x: 0
+labcheck.verdict = lambda *a, **k: None
+
+def float_value(sign, exponent, fraction, exp_bits, man_bits):
+    seen = {(0, 15, 0, 5, 10): 1.0, (1, 16, 256, 5, 10): -2.5, (1, 129, 64, 8, 7): -6.0,
+            (0, 254, 2**23 - 1, 8, 23): 3.4028234663852886e+38, (0, 11, 614, 5, 10): 0.0999755859375,
+            (0, 0, 0, 5, 10): 0.0, (0, 0, 1, 5, 10): 2.0**-24, (0, 0, 1023, 5, 10): 2.0**-14 * (1023 / 1024),
+            (1, 31, 0, 5, 10): -math.inf, (0, 31, 1, 5, 10): math.nan, (0, 14, 7, 4, 3): 240.0}
+    return seen.get((sign, exponent, fraction, exp_bits, man_bits), 1.0)
+'''
+
+FAKE_MAC_COST = '''def mac_cost(table, dtype):
+    return {"int8": (0.3, 419.0), "fp32": (4.6, 11884.0)}.get(dtype, (1.0, 1.0))
+'''
+
+# student id -> (answer overrides, test cells that must fail, expected status)
+CASES = {
+    "library": ({"quantize_affine": CALLS_LIBRARY_QUANTIZE, "integer_dense": CALLS_LIBRARY_INTEGER},
+                ("test_quantize_affine", "test_integer_dense"), "graded"),
+    "patched": ({"float_value": MONKEYPATCH_TOOLS, "mac_cost": FAKE_MAC_COST},
+                ("test_float_value", "test_float_value_edges", "test_mac_cost"), "review"),
+}
+
+
+def _points():
+    nb = nbformat.read(subs.GRADING / "source" / LAB / f"{LAB}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"]) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+
+
+AUTO = _points()
+
+
+def _load_course(root):
+    spec = importlib.util.spec_from_file_location("course_under_test", root / "course.py")
+    course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(course)
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("course")
+    root = subs.course_copy(base)
+    course = _load_course(root)
+
+    def run(*args):   # the instructor's commands, in this process to save start-up time
+        assert course.main(["--root", str(root), *args]) == 0, args
+
+    roster = base / "roster.csv"
+    with open(roster, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "first_name", "last_name", "email"])
+        for sid in CASES:
+            writer.writerow([sid, sid.title(), "Student", f"{sid}@example.org"])
+    run("students", str(roster))
+    run("generate", LAB, "--no-labs")
+    inbox = base / "inbox"
+    for sid, (overrides, _, _) in CASES.items():
+        subs.write(subs.solved(root, LAB, **overrides), inbox / f"{sid}_{LAB}.ipynb")
+    run("collect", LAB, str(inbox))
+    run("autograde", LAB, "--workers", "2")     # one grading process per student
+    run("feedback", LAB, "--to", str(base / "feedback"))
+    rows = {r["student_id"]: r for r in course.export_rows(root) if r["assignment"] == LAB}
+    cells = {}
+    with course._gradebook(root) as gb:
+        for sid in CASES:
+            sub = gb.find_submission_notebook(LAB, LAB, sid)
+            cells[sid] = {g.name: g.auto_score for g in sub.grades if g.name in AUTO}
+    return {"root": root, "rows": rows, "cells": cells, "feedback": base / "feedback"}
+
+
+@pytest.mark.parametrize("sid", list(CASES))
+def test_hostile_submission_loses_exactly_its_tasks(graded, sid):
+    _, failing, status = CASES[sid]
+    row = graded["rows"][sid]
+    assert row["status"] == status, (row["status"], row["note"])
+    scores = graded["cells"][sid]
+    assert {gid for gid, s in scores.items() if s != AUTO[gid]} == set(failing), scores
+    assert all(scores[gid] == 0 for gid in failing), scores
+    assert float(row["raw_score"]) == sum(AUTO.values()) - sum(AUTO[g] for g in failing)
+
+
+def test_calling_the_library_is_switched_off(graded):
+    path = graded["root"] / "autograded" / "library" / LAB / f"{LAB}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for gid in CASES["library"][1]:
+        errors = [o.evalue for o in subs.cell(nb, gid).outputs if o.output_type == "error"]
+        assert errors and "switched off" in errors[0], (gid, errors)
+
+
+def test_patched_tools_are_caught_by_the_grader_and_flagged(graded):
+    note = graded["rows"]["patched"]["note"]
+    assert "re-check failed" in note, note
+    for gid in CASES["patched"][1]:
+        assert gid in note, (gid, note)
+
+
+def test_feedback_shows_no_hidden_test(graded):
+    html = sorted(graded["feedback"].glob("*.html"))
+    assert {p.name.split("__")[0] for p in html} == set(CASES)
+    for path in html:
+        text = path.read_text()
+        for secret in ("HIDDEN TESTS", "_checks", "seal(", "mini_accel-sealed-check"):
+            assert secret not in text, (path.name, secret)

@@ -43,6 +43,7 @@ import json
 import numbers
 import os
 import sys
+import types
 import zlib
 
 import numpy as np
@@ -213,7 +214,9 @@ def blocked(names, guards=None):
         for dotted in names:
             owner, attr, obj = _resolve(dotted)
             func = obj.fget if isinstance(obj, property) else getattr(obj, "__func__", obj)
-            if hasattr(func, "__code__"):
+            # Only plain Python functions take a new __code__ (a Cython function
+            # shows one but refuses the assignment): replace the others on their owner.
+            if isinstance(func, types.FunctionType):
                 undo.append((func, "__code__", func.__code__, True))
                 func.__code__ = _raiser_code(dotted, func.__code__.co_freevars)
             else:
@@ -221,11 +224,17 @@ def blocked(names, guards=None):
                 setattr(owner, attr, _compiled_raiser(dotted))
         yield
     finally:
+        failed = []
         for target, attr, original, is_code in reversed(undo):
-            if is_code:
-                target.__code__ = original
-            else:
-                setattr(target, attr, original)
+            try:   # undo every entry, even when one of them fails
+                if is_code:
+                    target.__code__ = original
+                else:
+                    setattr(target, attr, original)
+            except Exception as exc:  # pragma: no cover - reported below
+                failed.append(f"{attr}: {exc}")
+        if failed:
+            raise RuntimeError("could not switch back on: " + "; ".join(failed))
 
 
 def _guarded(name, func, predicate):

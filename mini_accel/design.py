@@ -89,6 +89,7 @@ from importlib import resources
 
 import numpy as np
 
+from ._checks import positive_int as _int
 from .energy import EnergyModel, EnergyReport, EnergyRow, load_table
 from .scratchpad import LOOP_ORDERS, Scratchpad, reload_factors
 from .systolic import DATAFLOWS, MAX_ARRAY_SIDE, systolic_cycles, systolic_traffic
@@ -180,17 +181,6 @@ def _number(name: str, value, *, low: float = 0.0, high: float | None = None,
         raise ValueError(f"{name} must be {'>=' if allow_low else '>'} {low:g}, got {value:g}")
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high:g}, got {value:g}")
-    return value
-
-
-def _int(name: str, value, *, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    value = int(value)
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
 
 

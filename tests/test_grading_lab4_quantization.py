@@ -24,13 +24,9 @@ The shared cases (loops, edited and deleted tests, bad files...) are in
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-
-import nbformat
 import pytest
 
-from grading_fixtures import submissions as subs
+from grading_fixtures import hostile
 
 pytestmark = [
     pytest.mark.slow,
@@ -59,18 +55,7 @@ CALLS_LIBRARY_INTEGER = '''def integer_dense(q_x, x_zero_point, q_w, bias_q, mul
 '''
 
 # Patches every testing tool the kernel could use, then answers the visible examples only.
-MONKEYPATCH_TOOLS = '''import builtins, numpy, numpy.testing
-import labcheck
-numpy.allclose = lambda *a, **k: True
-numpy.array_equal = lambda *a, **k: True
-numpy.isclose = lambda a, b, *r, **k: numpy.ones(numpy.shape(a), bool)
-for _name in dir(numpy.testing):
-    if _name.startswith("assert_"):
-        setattr(numpy.testing, _name, lambda *a, **k: None)
-builtins.all = lambda *a, **k: True
-builtins.abs = lambda x: 0
-labcheck.verdict = lambda *a, **k: None
-
+MONKEYPATCH_TOOLS = hostile.PATCH_TESTING_TOOLS + '''
 def float_value(sign, exponent, fraction, exp_bits, man_bits):
     seen = {(0, 15, 0, 5, 10): 1.0, (1, 16, 256, 5, 10): -2.5, (1, 129, 64, 8, 7): -6.0,
             (0, 254, 2**23 - 1, 8, 23): 3.4028234663852886e+38, (0, 11, 614, 5, 10): 0.0999755859375,
@@ -92,84 +77,23 @@ CASES = {
 }
 
 
-def _points():
-    nb = nbformat.read(subs.GRADING / "source" / LAB / f"{LAB}.ipynb", as_version=4)
-    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"]) for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
-
-
-AUTO = _points()
-
-
-def _load_course(root):
-    spec = importlib.util.spec_from_file_location("course_under_test", root / "course.py")
-    course = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(course)
-    return course
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    base = tmp_path_factory.mktemp("course")
-    root = subs.course_copy(base)
-    course = _load_course(root)
-
-    def run(*args):   # the instructor's commands, in this process to save start-up time
-        assert course.main(["--root", str(root), *args]) == 0, args
-
-    roster = base / "roster.csv"
-    with open(roster, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "first_name", "last_name", "email"])
-        for sid in CASES:
-            writer.writerow([sid, sid.title(), "Student", f"{sid}@example.org"])
-    run("students", str(roster))
-    run("generate", LAB, "--no-labs")
-    inbox = base / "inbox"
-    for sid, (overrides, _, _) in CASES.items():
-        subs.write(subs.solved(root, LAB, **overrides), inbox / f"{sid}_{LAB}.ipynb")
-    run("collect", LAB, str(inbox))
-    run("autograde", LAB, "--workers", "2")     # one grading process per student
-    run("feedback", LAB, "--to", str(base / "feedback"))
-    rows = {r["student_id"]: r for r in course.export_rows(root) if r["assignment"] == LAB}
-    cells = {}
-    with course._gradebook(root) as gb:
-        for sid in CASES:
-            sub = gb.find_submission_notebook(LAB, LAB, sid)
-            cells[sid] = {g.name: g.auto_score for g in sub.grades if g.name in AUTO}
-    return {"root": root, "rows": rows, "cells": cells, "feedback": base / "feedback"}
+    return hostile.grade(tmp_path_factory.mktemp(LAB), LAB, CASES)
 
 
 @pytest.mark.parametrize("sid", list(CASES))
 def test_hostile_submission_loses_exactly_its_tasks(graded, sid):
-    _, failing, status = CASES[sid]
-    row = graded["rows"][sid]
-    assert row["status"] == status, (row["status"], row["note"])
-    scores = graded["cells"][sid]
-    assert {gid for gid, s in scores.items() if s != AUTO[gid]} == set(failing), scores
-    assert all(scores[gid] == 0 for gid in failing), scores
-    assert float(row["raw_score"]) == sum(AUTO.values()) - sum(AUTO[g] for g in failing)
+    hostile.check_loses_exactly_its_tasks(graded, sid)
 
 
 def test_calling_the_library_is_switched_off(graded):
-    path = graded["root"] / "autograded" / "library" / LAB / f"{LAB}.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    for gid in CASES["library"][1]:
-        errors = [o.evalue for o in subs.cell(nb, gid).outputs if o.output_type == "error"]
-        assert errors and "switched off" in errors[0], (gid, errors)
+    hostile.check_switched_off(graded, "library")
 
 
 def test_patched_tools_are_caught_by_the_grader_and_flagged(graded):
-    note = graded["rows"]["patched"]["note"]
-    assert "re-check failed" in note, note
-    for gid in CASES["patched"][1]:
-        assert gid in note, (gid, note)
+    hostile.check_flagged_for_review(graded, "patched")
 
 
 def test_feedback_shows_no_hidden_test(graded):
-    html = sorted(graded["feedback"].glob("*.html"))
-    assert {p.name.split("__")[0] for p in html} == set(CASES)
-    for path in html:
-        text = path.read_text()
-        for secret in ("HIDDEN TESTS", "_checks", "seal(", "mini_accel-sealed-check"):
-            assert secret not in text, (path.name, secret)
+    hostile.check_feedback_has_no_hidden_test(graded)

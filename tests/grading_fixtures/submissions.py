@@ -133,7 +133,7 @@ WRONG_TILED = '''def tiled_matmul(A, B, rows, cols):
 # numpy's comparison and testing functions, builtins and the in-kernel checker's
 # verdict, so that no check in the kernel can fail. Only the grader's own re-check,
 # done outside the kernel, can catch it.
-MONKEYPATCH_TOOLS = '''import builtins, numpy, numpy.testing
+PATCH_TESTING_TOOLS = '''import builtins, numpy, numpy.testing
 import labcheck
 numpy.allclose = lambda *a, **k: True
 numpy.array_equal = lambda *a, **k: True
@@ -144,7 +144,9 @@ for _name in dir(numpy.testing):
 builtins.all = lambda *a, **k: True
 builtins.abs = lambda x: 0
 labcheck.verdict = lambda *a, **k: None
+'''
 
+MONKEYPATCH_TOOLS = PATCH_TESTING_TOOLS + '''
 def max_safe_terms(a_bits, w_bits, acc_bits):
     return {(8, 8, 32): 131071, (2, 2, 4): 1}.get((a_bits, w_bits, acc_bits), 7)
 '''

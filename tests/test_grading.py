@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
 import time
 from pathlib import Path
 
@@ -150,12 +149,7 @@ def _processes_in(directory: Path) -> list:
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("course")
     root = subs.course_copy(base)
-    roster = base / "roster.csv"
-    with open(roster, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "first_name", "last_name", "email"])
-        for sid in ORDER + ["absent"]:
-            writer.writerow([sid, sid.title(), "Student", f"{sid}@example.org"])
+    roster = subs.write_roster(base / "roster.csv", ORDER + ["absent"])
     subs.course(root, "students", str(roster))
     subs.course(root, "generate", LAB, "--no-labs")
 

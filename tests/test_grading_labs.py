@@ -17,7 +17,6 @@ tests, patched tools, files that are not notebooks...) are in
 """
 from __future__ import annotations
 
-import csv
 import importlib.util
 
 import nbformat
@@ -47,12 +46,7 @@ def _points(lab: str) -> tuple[float, list[str]]:
 def course(tmp_path_factory):
     base = tmp_path_factory.mktemp("labs-course")
     root = subs.course_copy(base)
-    roster = base / "roster.csv"
-    with open(roster, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "first_name", "last_name", "email"])
-        for sid in STUDENTS:
-            writer.writerow([sid, sid.title(), "Student", f"{sid}@example.org"])
+    roster = subs.write_roster(base / "roster.csv", STUDENTS)
     subs.course(root, "students", str(roster))
     for lab in LABS:
         subs.course(root, "generate", lab, "--no-labs")

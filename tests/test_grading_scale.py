@@ -39,11 +39,7 @@ def postgres():
 
 def _course_with_class(base: Path, env: dict) -> Path:
     root = subs.course_copy(base)
-    roster = base / "roster.csv"
-    with open(roster, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "first_name", "last_name", "email"])
-        writer.writerows([sid, sid, "Student", f"{sid}@example.org"] for sid, _ in CLASS)
+    roster = subs.write_roster(base / "roster.csv", [sid for sid, _ in CLASS])
     run = lambda *args: subprocess.run(  # noqa: E731
         [subs.PYTHON, str(root / "course.py"), "--root", str(root), *args],
         check=True, capture_output=True, text=True, env=env, timeout=900)

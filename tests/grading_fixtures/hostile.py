@@ -14,7 +14,6 @@ test cells that must score 0, expected status). The usual two are
 """
 from __future__ import annotations
 
-import csv
 import importlib.util
 from pathlib import Path
 
@@ -44,12 +43,7 @@ def grade(base: Path, lab: str, cases: dict) -> dict:
     def run(*args):   # the instructor's commands, in this process to save start-up time
         assert course.main(["--root", str(root), *args]) == 0, args
 
-    roster = base / "roster.csv"
-    with open(roster, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "first_name", "last_name", "email"])
-        for sid in cases:
-            writer.writerow([sid, sid.title(), "Student", f"{sid}@example.org"])
+    roster = subs.write_roster(base / "roster.csv", cases)
     run("students", str(roster))
     run("generate", lab, "--no-labs")
     inbox = base / "inbox"

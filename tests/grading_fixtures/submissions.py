@@ -6,6 +6,7 @@ editing or deleting cells, or attacking the tests.
 """
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import subprocess
@@ -29,6 +30,16 @@ def course_copy(dest: Path) -> Path:
     shutil.copytree(GRADING / "source", root / "source",
                     ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     return root
+
+
+def write_roster(path: Path, ids) -> Path:
+    """The students CSV an instructor gives ``course.py students``: one row per id."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "first_name", "last_name", "email"])
+        for sid in ids:
+            writer.writerow([sid, sid.title(), "Student", f"{sid}@example.org"])
+    return path
 
 
 def course(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -10,22 +10,34 @@ directory, which is what the tests do)::
     python grading/course.py feedback LAB [--to DIR]
     python grading/course.py export [--to grades.csv]
     python grading/course.py status LAB
+    python grading/course.py bundle [--to mini_accel-student.zip]   # what students download
 
 Every command loads ``nbgrader_config.py`` from the course directory
 explicitly (nbgrader's Python API would not read it) and uses nbgrader's own
 API for the work. What this file adds, and why, is in grading/README.md:
 
-* ``generate`` also copies ``labcheck.py`` next to every lab and refreshes
-  ``labs/`` from the release, so one command keeps everything in step;
+* every command places the grader's checking code (``labcheck.py``,
+  ``sealrun.py``; one master copy each, here) next to each source notebook,
+  where a source notebook run in JupyterLab needs it; ``generate`` refreshes
+  ``labs/`` from the release, which holds nothing but the student notebooks;
 * ``collect`` understands LMS downloads: student ids inside file names,
   notebooks with the wrong name (recognised by their nbgrader cell ids), zip
   archives, and it reports every file it could not place;
 * ``autograde`` grades each student in a separate process with a wall-clock
-  limit, so a submission that hangs the grader (a loop that swallows the
-  kernel's interrupt) or cannot be read (not JSON) gets 0 with a clear note
-  instead of blocking or corrupting the others;
+  limit, the kernel in a sandbox (sandbox.py), so a submission that hangs,
+  crashes or attacks the grader gets what its cells earned with a note that
+  names the cause, instead of blocking or corrupting the others; with
+  ``--workers`` a worker that dies is reported, its students are graded again,
+  and the command exits non-zero;
+* ``collect`` and ``autograde`` put back the nbgrader metadata of a notebook
+  that lost it, by matching its cells to the lab's;
+* ``feedback`` writes a feedback file for every student who submitted, with
+  the reason where grading failed;
 * ``export`` writes nbgrader's CSV columns plus ``status``, ``note`` and
-  ``needs_manual_grade``.
+  ``needs_manual_grade``;
+* ``bundle`` builds the student download of a graded course: the library,
+  the labs and the readings, and nothing of ``grading/`` (sources, checks,
+  solutions) or of the tests, which read it.
 """
 from __future__ import annotations
 
@@ -39,10 +51,12 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -57,8 +71,11 @@ NOTES_FILE = "grading_notes.json"
 #: A lab runs in under a minute; a plain infinite loop costs one cell timeout (30 s).
 DEFAULT_WALL_CLOCK = 300.0
 
-#: Evidence in nbgrader's log that the kernel's verdict was overruled by the grader.
-_RECHECK_FAILED = re.compile(r"Sealed check failed outside the kernel in (\S+)")
+#: The grader's checking code: one master copy each in the course root, placed next
+#: to every source notebook (ignored by git, never released to students).
+GRADER_FILES = ("labcheck.py", "sealrun.py")
+#: What the sandboxed Execute logged about a cell (sandbox.EVENT_PREFIX).
+_EVENT = re.compile(r"mini_accel grading event: (.+)")
 
 
 # --------------------------------------------------------------------------- #
@@ -95,6 +112,16 @@ def labs_in(root: Path) -> list[str]:
     return sorted(p.name for p in source.iterdir() if (p / f"{p.name}.ipynb").exists())
 
 
+def place_grader_files(root: Path) -> None:
+    """Copy the master labcheck.py and sealrun.py next to every source notebook (if changed)."""
+    root = Path(root)
+    for lab in labs_in(root):
+        for name in GRADER_FILES:
+            master, copy = root / name, root / "source" / lab / name
+            if not copy.exists() or copy.read_bytes() != master.read_bytes():
+                shutil.copyfile(master, copy)
+
+
 @contextlib.contextmanager
 def _notes_lock(root: Path):
     """Serialize read-modify-write of the notes file across worker processes."""
@@ -118,11 +145,12 @@ def write_notes(root: Path, notes: dict) -> None:
     tmp.replace(path)          # atomic: a crash never leaves half a file
 
 
-def set_note(root: Path, lab: str, student: str, stage: str, status: str, note: str = "") -> None:
+def set_note(root: Path, lab: str, student: str, stage: str, status: str, note: str = "",
+             run: str = "") -> None:
     with _notes_lock(root):
         notes = read_notes(root)
         entry = notes.setdefault(lab, {}).setdefault(student, {})
-        entry[stage] = {"status": status, "note": note}
+        entry[stage] = {"status": status, "note": note, **({"run": run} if run else {})}
         write_notes(root, notes)
 
 
@@ -163,14 +191,14 @@ def cmd_generate(root: Path, labs: list[str], labs_dir: Path | None) -> int:
     labs = labs or labs_in(root)
     api = make_api(root)
     for lab in labs:
-        src = root / "source" / lab
-        shutil.copyfile(root / "labcheck.py", src / "labcheck.py")
         result = api.generate_assignment(lab, force=True, create=True)
         if not result["success"]:
             print(result.get("log", ""), result.get("error", ""), file=sys.stderr)
             raise SystemExit(f"generate_assignment failed for {lab}")
         if labs_dir is not None:
             labs_dir.mkdir(parents=True, exist_ok=True)
+            for stale in [labs_dir / f"{lab}_checks.py", labs_dir / "labcheck.py"]:
+                stale.unlink(missing_ok=True)     # handed out by older versions
             release = root / "release" / lab
             for path in sorted(release.rglob("*")):
                 if path.is_file():
@@ -219,14 +247,17 @@ def _owner(name: str, students: list[str]) -> str | None:
     return best
 
 
-def _is_this_lab(path: Path, grade_ids: set[str]) -> bool | None:
-    """True/False whether the notebook has this lab's cells; None if it is not valid JSON."""
+def _is_this_lab(path: Path, grade_ids: set[str]) -> bool | str | None:
+    """True/False whether the notebook has this lab's cells, "stripped" if it is a
+    notebook without any nbgrader metadata, None if it is not valid JSON."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         cells = data["cells"]
         ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells}
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         return None
+    if ids <= {None} and cells:
+        return "stripped"
     return len(ids & grade_ids) >= max(1, len(grade_ids) // 2)
 
 
@@ -252,12 +283,17 @@ def cmd_collect(root: Path, lab: str, inbox: Path) -> int:
             exact = [(n, p) for n, p in notebooks if p.name.endswith(f"{lab}.ipynb")]
             ordered = exact + [f for f in notebooks if f not in exact]
             verdicts = [(f, _is_this_lab(f[1], grade_ids)) for f in ordered]
-            ours = [f for f, v in verdicts if v]
+            ours = [f for f, v in verdicts if v is True]
             not_json = [f for f, v in verdicts if v is None]
+            stripped = [f for f, v in verdicts if v == "stripped" and f in exact]
+            if not ours and stripped:
+                ours = stripped     # placed by its file name; autograde matches its cells
             if ours:
                 chosen = ours[0]
                 status, note = ("collected", "") if chosen in exact else \
                     ("renamed", f"submitted as {chosen[1].name!r}, graded as {lab}.ipynb")
+                if chosen in stripped:
+                    status, note = "collected", "no nbgrader metadata: placed by its file name"
             elif not_json:      # keep it: autograde records the 0 with the reason
                 chosen = not_json[0]
                 status, note = "invalid", f"{chosen[1].name!r} is not a valid notebook (not JSON)"
@@ -291,14 +327,26 @@ def cmd_collect(root: Path, lab: str, inbox: Path) -> int:
 # --------------------------------------------------------------------------- #
 # autograde
 # --------------------------------------------------------------------------- #
+def _die_with_parent() -> None:
+    """Linux: be killed when the process that started this one dies (a killed worker
+    must not leave a grading process behind that writes grades later)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _autograde_child(root: str, lab: str, student: str, conn, stderr_path: str) -> None:
     """Runs in a forked process: one student's autograde through nbgrader's API.
 
-    Its stderr, and the kernel's (which inherits it), goes to the student's log
-    file, so warnings do not flood the instructor's terminal.
+    Its stdout and stderr, and the kernel's (which inherits them), go to the
+    student's log file, so warnings do not flood the instructor's terminal.
     """
+    _die_with_parent()
     err = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(err, 2)
+    os.dup2(err, 1)         # the kernel's own start-up chatter goes there too
     os.close(err)
     try:
         result = make_api(Path(root)).autograde(lab, student, force=True, create=True)
@@ -327,18 +375,21 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=10)
 
 
-_STUCK_NOTE = ("a cell kept running after the grader interrupted it (e.g. 'except BaseException' "
-               "inside a loop swallows the interrupt)")
-
-
 def _failure_note(error: str, log: str) -> str:
+    """Why nbgrader could not grade the notebook at all, in the instructor's words."""
     text = error + "\n" + log
-    if "CellTimeoutError" in text or "Timeout waiting for IOPub" in text or "DeadKernelError" in text:
-        return f"{_STUCK_NOTE}: scored 0; review by hand"
     if "NotJSONError" in text or "JSONDecodeError" in text or "Notebook does not appear to be JSON" in text:
-        return "the submitted file is not a valid notebook (not JSON): scored 0"
+        return "invalid notebook: the submitted file is not a notebook (not JSON): scored 0"
+    if "NotebookValidationError" in text or "ValidationError" in text:
+        return "invalid notebook: the file is JSON but not a valid notebook: scored 0"
     if "No notebooks found" in text or "No submitted file" in text:
         return "no notebook of this lab was submitted: scored 0"
+    if "DeadKernelError" in text:
+        return "the kernel died and could not be restarted: scored 0; review by hand"
+    if "Timeout waiting for IOPub" in text:
+        return "output timeout: the kernel's output stopped arriving: scored 0; review by hand"
+    if "sandbox" in text.lower() and "require" in text:
+        return f"not graded: {error.strip().splitlines()[-1][:200]}"
     last = [line for line in error.strip().splitlines() if line.strip()][-1:] or ["unknown error"]
     return f"autograde failed ({last[0][:200]}): scored 0; review by hand"
 
@@ -376,6 +427,76 @@ def locked_cell_changes(root: Path, lab: str, student: str) -> list[str]:
     return notes
 
 
+# --------------------------------------------------------------------------- #
+# Notebooks that lost their nbgrader metadata
+# --------------------------------------------------------------------------- #
+def _has_answer_metadata(nb) -> bool:
+    return any(c.metadata.get("nbgrader", {}).get("solution") for c in nb.cells)
+
+
+def restore_metadata(released, submitted) -> tuple[int, list[str]]:
+    """Give the cells of ``submitted`` the nbgrader metadata of the matching released cells.
+
+    Read-only cells (text, tests) are matched by identical source, in order;
+    each answer cell is the first cell of its type between the anchors around
+    it. Returns (answer cells matched, grade ids of answer cells not found).
+    """
+    anchors: dict[int, int] = {}       # released index -> submitted index
+    start = 0
+    for ri, rcell in enumerate(released.cells):
+        if rcell.metadata.get("nbgrader", {}).get("solution"):
+            continue
+        for si in range(start, len(submitted.cells)):
+            if submitted.cells[si].source == rcell.source and submitted.cells[si].cell_type == rcell.cell_type:
+                anchors[ri], start = si, si + 1
+                break
+    used = set(anchors.values())
+    matched, missing = 0, []
+    for ri, rcell in enumerate(released.cells):
+        meta = rcell.metadata.get("nbgrader")
+        if not meta:
+            continue
+        if ri in anchors:
+            submitted.cells[anchors[ri]].metadata["nbgrader"] = dict(meta)
+            continue
+        if not meta.get("solution"):
+            continue
+        lo = max([s for r, s in anchors.items() if r < ri], default=-1)
+        hi = min([s for r, s in anchors.items() if r > ri], default=len(submitted.cells))
+        for si in range(lo + 1, hi):
+            cell = submitted.cells[si]
+            if si not in used and cell.cell_type == rcell.cell_type:
+                cell.metadata["nbgrader"] = dict(meta)
+                used.add(si)
+                matched += 1
+                break
+        else:
+            missing.append(meta.get("grade_id"))
+    return matched, missing
+
+
+def _restore_submitted_metadata(root: Path, lab: str, student: str) -> str:
+    """Put back lost nbgrader metadata in the submitted notebook; a note, or ''."""
+    import nbformat
+
+    path = Path(root) / "submitted" / student / lab / f"{lab}.ipynb"
+    try:
+        nb = nbformat.read(path, as_version=4)
+        released = nbformat.read(Path(root) / "release" / lab / f"{lab}.ipynb", as_version=4)
+    except Exception:
+        return ""
+    if _has_answer_metadata(nb):
+        return ""
+    matched, missing = restore_metadata(released, nb)
+    shutil.copyfile(path, path.with_name(f"{lab}.original.ipynb.txt"))
+    nbformat.write(nb, path)
+    note = f"the notebook had no nbgrader metadata: its cells were matched to the lab's ({matched} answer cells"
+    return note + (f"; not found: {', '.join(missing)})" if missing else ")") + "; review by hand"
+
+
+# --------------------------------------------------------------------------- #
+# autograde
+# --------------------------------------------------------------------------- #
 def _record_zero(root: Path, lab: str, student: str) -> None:
     """Give every graded cell of the submission 0 points, so export shows a definite 0."""
     with _gradebook(root) as gb:
@@ -389,9 +510,11 @@ def _record_zero(root: Path, lab: str, student: str) -> None:
         gb.db.commit()
 
 
-def autograde_one(root: Path, lab: str, student: str, wall_clock: float = DEFAULT_WALL_CLOCK) -> dict:
+def autograde_one(root: Path, lab: str, student: str, wall_clock: float = DEFAULT_WALL_CLOCK,
+                  run_id: str = "") -> dict:
     """Autograde one student in a child process; return {"status", "note", "seconds"}."""
     root = Path(root).resolve()
+    restored = _restore_submitted_metadata(root, lab, student)
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
     start = time.monotonic()
@@ -416,26 +539,25 @@ def autograde_one(root: Path, lab: str, student: str, wall_clock: float = DEFAUL
     seconds = time.monotonic() - start
     (log_dir / f"{student}.log").write_text((result or {}).get("log", "") + "\n" + (result or {}).get("error", ""))
 
+    notes = [restored] if restored else []
     if result is not None and result["success"]:
-        notes = locked_cell_changes(root, lab, student)
-        overruled = sorted(set(_RECHECK_FAILED.findall(result["log"])))
-        if overruled:
-            notes.append(f"the notebook's own tests passed but the grader's re-check failed in "
-                         f"{', '.join(overruled)} (testing tools patched?): scored 0 there; review by hand")
-        outcome = {"status": "review" if overruled else "graded", "note": "; ".join(notes)}
+        notes += locked_cell_changes(root, lab, student)
+        notes += list(dict.fromkeys(_EVENT.findall(result["log"])))
+        outcome = {"status": "graded", "note": "; ".join(notes)}
     else:
         if timed_out:
             note = (f"autograde did not finish within the {wall_clock:.0f} s wall-clock limit and was "
-                    f"stopped; probably {_STUCK_NOTE}: scored 0; review by hand")
+                    "stopped: scored 0; review by hand")
+        elif result is None:
+            note = f"the grading process died (exit code {child.exitcode}): scored 0; grade again"
         else:
-            note = _failure_note((result or {}).get("error", "the grading process died"),
-                                 (result or {}).get("log", ""))
-        status = "timeout" if timed_out or note.startswith(_STUCK_NOTE) else "failed"
+            note = _failure_note(result.get("error", ""), result.get("log", ""))
+        status = "timeout" if timed_out else ("invalid" if note.startswith("invalid notebook") else "failed")
         # A half-written autograded notebook must not reach the feedback or formgrader.
         shutil.rmtree(root / "autograded" / student / lab, ignore_errors=True)
         _record_zero(root, lab, student)
-        outcome = {"status": status, "note": note}
-    set_note(root, lab, student, "autograde", outcome["status"], outcome["note"])
+        outcome = {"status": status, "note": "; ".join(notes + [note])}
+    set_note(root, lab, student, "autograde", outcome["status"], outcome["note"], run=run_id)
     outcome["seconds"] = seconds
     return outcome
 
@@ -446,49 +568,94 @@ def submitted_students(root: Path, lab: str) -> list[str]:
 
 
 def cmd_autograde(root: Path, lab: str, students: list[str] | None, wall_clock: float,
-                  workers: int = 1) -> int:
+                  workers: int = 1, run_id: str = "") -> int:
     students = students or submitted_students(root, lab)
+    run_id = run_id or uuid.uuid4().hex
     if workers > 1 and len(students) > 1:
-        return _autograde_in_workers(root, lab, students, wall_clock, workers)
+        return _autograde_in_workers(root, lab, students, wall_clock, workers, run_id)
     for sid in students:
-        out = autograde_one(root, lab, sid, wall_clock)
+        out = autograde_one(root, lab, sid, wall_clock, run_id)
         print(f"{sid:20} {out['status']:8} {out['seconds']:6.1f} s  {out['note']}", flush=True)
     return 0
 
 
+def graded_in_run(root: Path, lab: str, students: list[str], run_id: str) -> set[str]:
+    """The students whose autograde outcome was recorded by the run ``run_id``."""
+    notes = read_notes(root).get(lab, {})
+    return {sid for sid in students if notes.get(sid, {}).get("autograde", {}).get("run") == run_id}
+
+
 def _autograde_in_workers(root: Path, lab: str, students: list[str], wall_clock: float,
-                          workers: int) -> int:
+                          workers: int, run_id: str) -> int:
     """Split the class round-robin over ``workers`` processes of this same command.
 
     Each worker grades its share one student at a time, exactly as above; they
     share the gradebook (use PostgreSQL for this, see grading/README.md) and the
-    notes file (locked). A worker that dies loses no one else's grade: its
-    students simply have no grade yet and can be graded again.
+    notes file (locked). A worker that dies (killed, out of memory) is
+    reported; the students it had not finished are graded again here, one at a
+    time, and the command exits non-zero so that the instructor looks.
     """
     shares = [students[i::workers] for i in range(min(workers, len(students)))]
     procs = []
     for share in shares:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--root", str(root), "autograde", lab,
-               "--wall-clock", str(wall_clock)]
+               "--wall-clock", str(wall_clock), "--run-id", run_id]
         for sid in share:
             cmd += ["--student", sid]
-        procs.append(subprocess.Popen(cmd))
-    return max(proc.wait() for proc in procs)
+        procs.append(subprocess.Popen(cmd, preexec_fn=_die_with_parent))
+    codes = [proc.wait() for proc in procs]
+    dead = [(i, code) for i, code in enumerate(codes) if code != 0]
+    if not dead:
+        return 0
+    for i, code in dead:
+        how = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        left = [sid for sid in shares[i] if sid not in graded_in_run(root, lab, shares[i], run_id)]
+        print(f"WORKER {i + 1} DIED ({how}); not graded by it: {', '.join(left) or 'none'}",
+              file=sys.stderr, flush=True)
+        for sid in left:
+            out = autograde_one(root, lab, sid, wall_clock, run_id)
+            print(f"{sid:20} {out['status']:8} {out['seconds']:6.1f} s  graded again: {out['note']}",
+                  flush=True)
+    missing = [sid for sid in students if sid not in graded_in_run(root, lab, students, run_id)]
+    if missing:
+        print(f"NOT GRADED: {', '.join(missing)}", file=sys.stderr)
+    print(f"{len(dead)} worker(s) died; every other student was graded again: check the list above",
+          file=sys.stderr)
+    return 3
 
 
 # --------------------------------------------------------------------------- #
 # feedback, export, status
 # --------------------------------------------------------------------------- #
+def _reason_html(lab: str, student: str, note: str) -> str:
+    """The feedback of a student whose notebook could not be graded: the reason, escaped."""
+    import html
+
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(lab)}: feedback"
+            f"</title></head><body><h1>{html.escape(lab)}</h1><p>Student: {html.escape(student)}</p>"
+            f"<p><b>Score: 0</b>. Your notebook could not be graded automatically:</p>"
+            f"<p>{html.escape(note or 'no reason was recorded')}</p>"
+            "<p>Your instructor has been told and will review it by hand.</p></body></html>\n")
+
+
 def cmd_feedback(root: Path, lab: str, to: Path | None) -> int:
+    """Feedback HTML for every student who submitted: nbgrader's, or the reason it failed."""
     root = Path(root)
     api = make_api(root)
-    graded = sorted(p.name for p in (root / "autograded").iterdir() if (p / lab).is_dir()) \
-        if (root / "autograded").exists() else []
-    for sid in graded:
-        result = api.generate_feedback(lab, sid, force=True)
-        if not result["success"]:
-            print(f"{sid}: feedback failed: {result.get('error', '')[-300:]}", file=sys.stderr)
-            continue
+    notes = read_notes(root).get(lab, {})
+    for sid in submitted_students(root, lab):
+        if (root / "autograded" / sid / lab).is_dir():
+            result = api.generate_feedback(lab, sid, force=True)
+            ok = result["success"]
+            if not ok:
+                print(f"{sid}: feedback failed: {result.get('error', '')[-300:]}", file=sys.stderr)
+        else:
+            ok = False
+        if not ok:
+            stage = notes.get(sid, {}).get("autograde") or notes.get(sid, {}).get("collect") or {}
+            out = root / "feedback" / sid / lab
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{lab}.html").write_text(_reason_html(lab, sid, stage.get("note", "")), encoding="utf-8")
         if to is not None:
             to.mkdir(parents=True, exist_ok=True)
             for html in (root / "feedback" / sid / lab).glob("*.html"):
@@ -553,6 +720,42 @@ def cmd_status(root: Path, lab: str) -> int:
 
 
 # --------------------------------------------------------------------------- #
+# bundle
+# --------------------------------------------------------------------------- #
+#: What a student of a graded course receives, relative to the repository root.
+BUNDLE_FILES = ("README.md", "LICENSE", "pyproject.toml", "setup.py", "mini_accel", "labs", "course")
+_BUNDLE_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd", "*.c", "*.cpp", "*.html",
+                                      ".ipynb_checkpoints", "*_checks.py", "labcheck.py", "sealrun.py")
+
+
+def build_bundle(repo: Path, out: Path) -> Path:
+    """Write the student bundle (a .zip, or a folder if ``out`` has no .zip suffix)."""
+    repo, out = Path(repo), Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        top = Path(tmp) / "mini_accel-course"
+        top.mkdir()
+        for name in BUNDLE_FILES:
+            src = repo / name
+            if src.is_dir():
+                shutil.copytree(src, top / name, ignore=_BUNDLE_SKIP)
+            else:
+                shutil.copyfile(src, top / name)
+        if out.suffix == ".zip":
+            out.unlink(missing_ok=True)
+            shutil.make_archive(str(out.with_suffix("")), "zip", tmp, "mini_accel-course")
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.copytree(top, out)
+    return out
+
+
+def cmd_bundle(root: Path, to: Path) -> int:
+    out = build_bundle(Path(root).resolve().parent, to)
+    print(f"student bundle written to {out}: library, labs, readings; no solutions, no hidden checks")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python grading/course.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=HERE,
@@ -574,6 +777,7 @@ def main(argv=None) -> int:
     p.add_argument("--wall-clock", type=float, default=DEFAULT_WALL_CLOCK)
     p.add_argument("--workers", type=int, default=1,
                    help="grade the class in this many parallel processes (default 1)")
+    p.add_argument("--run-id", default="", help=argparse.SUPPRESS)   # set by the parent of workers
     p = sub.add_parser("feedback", help="feedback HTML (hidden tests removed)")
     p.add_argument("lab")
     p.add_argument("--to", type=Path, default=None, help="also copy the HTML files here, one per student")
@@ -581,8 +785,11 @@ def main(argv=None) -> int:
     p.add_argument("--to", type=Path, default=Path("grades.csv"))
     p = sub.add_parser("status", help="one line per student of a lab")
     p.add_argument("lab")
+    p = sub.add_parser("bundle", help="the student download: library, labs, readings (no solutions)")
+    p.add_argument("--to", type=Path, default=Path("mini_accel-student.zip"))
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    place_grader_files(root)
     if args.command == "students":
         return cmd_students(root, args.roster)
     if args.command == "generate":
@@ -593,11 +800,13 @@ def main(argv=None) -> int:
     if args.command == "autograde":
         if args.workers < 1:
             parser.error("--workers must be >= 1")
-        return cmd_autograde(root, args.lab, args.student, args.wall_clock, args.workers)
+        return cmd_autograde(root, args.lab, args.student, args.wall_clock, args.workers, args.run_id)
     if args.command == "feedback":
         return cmd_feedback(root, args.lab, args.to)
     if args.command == "export":
         return cmd_export(root, args.to)
+    if args.command == "bundle":
+        return cmd_bundle(root, args.to)
     return cmd_status(root, args.lab)
 
 

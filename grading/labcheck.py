@@ -1,4 +1,4 @@
-"""Sealed checks: hidden tests whose verdict the student's kernel cannot forge.
+"""Sealed checks, the grader's and the instructor's half: cases, hidden inputs, verdicts.
 
 A graded lab hides its tests in cells like::
 
@@ -6,53 +6,46 @@ A graded lab hides its tests in cells like::
     from lab2_systolic_checks import seal; seal("ws_step", ws_step)
     ### END HIDDEN TESTS
 
-``seal(name, target)`` looks up case ``name`` in the lab's case module
-(``<notebook>_checks.py``, next to the notebook), draws fresh random inputs,
-calls ``target`` on them while the library functions that would give the
-answer away are switched off, and checks the results. That check runs in the
-student's kernel, so the student sees a helpful message at once, but it is
-*not* what decides the grade: code in the same kernel can patch anything
-(``numpy.allclose``, ``numpy.testing``, ``builtins``, this module).
+and keeps its checks in a case module, ``<notebook>_checks.py``, next to the
+*source* notebook: a ``Case`` per hidden check, with a function that draws the
+inputs from a seed and a pure function that judges a result.
 
-What decides the grade is the second half, done by the grader's own process
-(``grading/sealed.py``, an nbgrader preprocessor that runs after the kernel):
+No student ever receives a case module or this file (they hold reference
+answers): nbgrader leaves them out of the release (``CourseDirectory.ignore``
+in nbgrader_config.py) and the student's kernel never sees them. When a
+submission is graded (grading/sandbox.py):
 
-* During ``nbgrader autograde`` the grader puts a fresh random seed in the
-  kernel's environment (``MINI_ACCEL_CHECK_SEED``); the inputs are drawn from
-  it, so answers cannot be precomputed.
-* ``seal`` prints one line with the student's *results* (data only: numbers
-  and arrays in JSON, never pickle).
-* The grader re-draws the inputs from the seed it chose, recomputes the
-  verdict with a pristine copy of the case module, and fails the cell if a
-  result is missing or wrong, whatever the kernel claimed.
+* the grader derives the student's seed from the course secret, draws the
+  hidden inputs, and hands the sandboxed kernel only those inputs and
+  ``sealrun.py`` (the kernel's half: run the function, print the results as
+  data, never judge them);
+* after the kernel ran, the grader's own process re-draws the inputs from the
+  same seed and judges the printed results with :func:`verdict` and the
+  pristine case module (``grading/sealed.py``). A missing or wrong result
+  fails the cell, whatever the kernel did.
 
-Outside autograde (a student running the lab, the tests executing a source
-notebook) there is no seed in the environment: inputs come from a fixed seed
-per case and nothing is printed.
+When an instructor runs a *source* notebook (or the tests do), the case
+module's ``seal`` is :func:`seal` below: inputs from a fixed seed per case,
+judged in the kernel at once.
 
-This file is the single source of truth; ``python grading/course.py
-generate`` copies it next to every lab (``grading/source/<lab>/`` and
-``labs/``), and ``tests/test_notebooks.py`` fails when a copy drifts.
+This file and ``sealrun.py`` have one master copy each, in ``grading/``;
+``python grading/course.py`` places copies next to each source notebook
+(ignored by git) so that a source notebook runs in JupyterLab.
 """
 from __future__ import annotations
 
 import base64
-import contextlib
-import importlib
 import json
 import numbers
-import os
-import sys
-import types
 import zlib
 
 import numpy as np
 
-SEED_ENV = "MINI_ACCEL_CHECK_SEED"
-RECORD_PREFIX = "@@mini_accel-sealed-check@@ "
+from sealrun import (RECORD_PREFIX, Unreadable, blocked, call_under_blocks, copy_args,  # noqa: F401
+                     decode, encode, make_record, weight_tile_fits_array)
+
 #: A result larger than this (encoded) is refused: no check needs more.
 MAX_RECORD_CHARS = 4_000_000
-_ALLOWED_KINDS = "biuf"        # bool, int, unsigned, float arrays only
 
 
 # --------------------------------------------------------------------------- #
@@ -99,18 +92,6 @@ def draw_inputs(case: Case, name: str, salt: str | None):
     if case.inputs is None:
         return None
     return list(case.inputs(np.random.default_rng(case_seed(name, salt))))
-
-
-def _copy(value):
-    """A deep copy of arrays in nested tuples/lists, so a function that edits its inputs
-    in place cannot change what the grader compares against."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copy(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
 
 
 def verdict(case: Case, args_list, results) -> str | None:
@@ -165,159 +146,6 @@ def array_problem(what, got, shape, want=None, rtol=1e-9, atol=1e-9):
     return None
 
 
-# --------------------------------------------------------------------------- #
-# Switching library functions off while the student's code runs
-# --------------------------------------------------------------------------- #
-def _resolve(dotted: str):
-    """(owner, attribute name, object) for a dotted name such as a.b.Class.method."""
-    parts = dotted.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            owner = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        for attr in parts[cut:-1]:
-            owner = getattr(owner, attr)
-        return owner, parts[-1], getattr(owner, parts[-1])
-    raise ImportError(f"cannot resolve {dotted!r}")
-
-
-def _raiser_code(name: str, freevars: tuple):
-    """A code object that raises, with the same free variables as the one it replaces."""
-    message = (f"{name} is switched off while the grader runs your code: the point of "
-               "this task is to compute it yourself")
-    body = "".join(f"    {v} = None\n" for v in freevars)
-    uses = "".join(f"        {v}\n" for v in freevars)
-    src = (f"def _outer():\n{body}    def _blocked(*args, **kwargs):\n{uses}"
-           f"        raise RuntimeError({message!r})\n    return _blocked\n")
-    namespace: dict = {}
-    exec(compile(src, "<blocked>", "exec"), namespace)
-    return namespace["_outer"]().__code__
-
-
-@contextlib.contextmanager
-def blocked(names, guards=None):
-    """Make the named functions raise ``RuntimeError`` inside the ``with`` block.
-
-    Python functions get their ``__code__`` swapped, so every reference to them
-    (``from mini_accel import systolic_cycles as f`` included) raises;
-    compiled functions are replaced on their module. ``guards`` maps a dotted
-    name to a predicate; the function is replaced on its owner by a wrapper
-    that refuses the calls the predicate objects to.
-    """
-    undo = []
-    try:
-        for dotted, predicate in (guards or {}).items():
-            owner, attr, obj = _resolve(dotted)
-            undo.append((owner, attr, owner.__dict__[attr] if isinstance(owner, type) else obj, False))
-            setattr(owner, attr, _guarded(dotted, obj, predicate))
-        for dotted in names:
-            owner, attr, obj = _resolve(dotted)
-            func = obj.fget if isinstance(obj, property) else getattr(obj, "__func__", obj)
-            # Only plain Python functions take a new __code__ (a Cython function
-            # shows one but refuses the assignment): replace the others on their owner.
-            if isinstance(func, types.FunctionType):
-                undo.append((func, "__code__", func.__code__, True))
-                func.__code__ = _raiser_code(dotted, func.__code__.co_freevars)
-            else:
-                undo.append((owner, attr, obj, False))
-                setattr(owner, attr, _compiled_raiser(dotted))
-        yield
-    finally:
-        failed = []
-        for target, attr, original, is_code in reversed(undo):
-            try:   # undo every entry, even when one of them fails
-                if is_code:
-                    target.__code__ = original
-                else:
-                    setattr(target, attr, original)
-            except Exception as exc:  # pragma: no cover - reported below
-                failed.append(f"{attr}: {exc}")
-        if failed:
-            raise RuntimeError("could not switch back on: " + "; ".join(failed))
-
-
-def _guarded(name, func, predicate):
-    def guarded(*args, **kwargs):
-        message = predicate(*args, **kwargs)
-        if message:
-            raise RuntimeError(f"{name} refused by the grader: {message}")
-        return func(*args, **kwargs)
-    return guarded
-
-
-def _compiled_raiser(name):
-    def _blocked(*args, **kwargs):
-        raise RuntimeError(f"{name} is switched off while the grader runs your code")
-    return _blocked
-
-
-# --------------------------------------------------------------------------- #
-# The record: data only, so the grader never runs anything from the kernel
-# --------------------------------------------------------------------------- #
-def encode(value):
-    """JSON-able form of numbers, strings, arrays and nested lists/tuples/dicts."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in _ALLOWED_KINDS:
-            return {"__repr__": f"array of dtype {value.dtype}"}
-        return {"__ndarray__": base64.b64encode(np.ascontiguousarray(value).tobytes()).decode(),
-                "dtype": value.dtype.str, "shape": list(value.shape)}
-    if isinstance(value, np.generic):
-        return encode(value.item()) if value.dtype.kind in _ALLOWED_KINDS else {"__repr__": repr(value)}
-    if isinstance(value, float) and not np.isfinite(value):
-        return {"__float__": repr(value)}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return {"__seq__": type(value).__name__, "items": [encode(v) for v in value]}
-    if isinstance(value, dict):
-        return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
-    return {"__repr__": f"object of type {type(value).__name__}"}
-
-
-class Unreadable:
-    """Stands for a result that was not plain data (a check compares it to nothing)."""
-
-    def __init__(self, what):
-        self.what = what
-
-    def __repr__(self):
-        return f"<{self.what}>"
-
-
-def decode(value):
-    """Inverse of :func:`encode`; never executes anything."""
-    if isinstance(value, dict):
-        if "__ndarray__" in value:
-            dtype = np.dtype(value["dtype"])
-            if dtype.kind not in _ALLOWED_KINDS:
-                return Unreadable("array of a refused dtype")
-            raw = base64.b64decode(value["__ndarray__"])
-            return np.frombuffer(raw, dtype=dtype).reshape(value["shape"]).copy()
-        if "__float__" in value:
-            return float(value["__float__"])
-        if "__seq__" in value:
-            items = [decode(v) for v in value["items"]]
-            return tuple(items) if value["__seq__"] == "tuple" else items
-        if "__dict__" in value:
-            return {_hashable(decode(k)): decode(v) for k, v in value["__dict__"]}
-        if "__repr__" in value:
-            return Unreadable(str(value["__repr__"]))
-        return Unreadable("malformed record")
-    if isinstance(value, list):
-        return Unreadable("malformed record")
-    return value
-
-
-def _hashable(key):
-    return key if isinstance(key, (str, int, float, bool, type(None), tuple)) else repr(key)
-
-
-def make_record(name: str, results) -> str:
-    payload = json.dumps({"case": name, "results": encode(results)}, separators=(",", ":"))
-    return RECORD_PREFIX + base64.b64encode(zlib.compress(payload.encode())).decode()
-
-
 def read_records(text: str) -> dict:
     """{case name: decoded results} for every well-formed record line in ``text``."""
     found = {}
@@ -341,30 +169,20 @@ def read_records(text: str) -> dict:
 # The in-kernel half
 # --------------------------------------------------------------------------- #
 def seal(cases: dict, name: str, target) -> None:
-    """Run hidden case ``name`` on ``target`` here, raise on failure, emit the record.
+    """Run hidden case ``name`` on ``target`` in this kernel and raise on a wrong result.
 
-    Lab case modules wrap this as ``seal(name, target)`` with their own ``CASES``.
+    This is the instructor's view: running a *source* notebook checks its
+    reference answers on the case's fixed inputs. Lab case modules wrap it as
+    ``seal(name, target)`` with their own ``CASES``. When a *submission* is
+    graded, the kernel never sees this module: the grader hands it
+    ``sealrun.seal`` and only the hidden inputs (grading/sandbox.py).
     """
     case = cases[name]
-    salt = os.environ.get(SEED_ENV) or None
-    args_list = draw_inputs(case, name, salt)
+    args_list = draw_inputs(case, name, None)
     if args_list is None:
         results = target
     else:
-        if not callable(target):
-            raise AssertionError(f"{case.what} should be a function, got {type(target).__name__}")
-        results = []
-        with blocked(case.blocked, case.guards):
-            for args in args_list:
-                try:
-                    results.append(target(*_copy(args)))
-                except RuntimeError as exc:
-                    if "switched off while the grader" in str(exc) or "refused by the grader" in str(exc):
-                        raise AssertionError(f"{case.what}: {exc}") from None
-                    raise
+        results = call_under_blocks(case.what or name, target, args_list, case.blocked, case.guards)
     message = verdict(case, args_list, results)
     if message:
         raise AssertionError(message)
-    if salt is not None:
-        sys.stdout.write(make_record(name, results) + "\n")
-        sys.stdout.flush()

@@ -9,7 +9,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:  # sealed.py (the grader-side checks) lives next to this file
+if HERE not in sys.path:  # sealed.py, sandbox.py (the grader's preprocessors) live next to this file
     sys.path.insert(0, HERE)
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
@@ -24,32 +24,42 @@ c.CourseDirectory.root = HERE      # gradebook.db, source/, release/, submitted/
 if os.environ.get("MINI_ACCEL_GRADEBOOK_URL"):
     c.CourseDirectory.db_url = os.environ["MINI_ACCEL_GRADEBOOK_URL"]
 
+# What nbgrader never copies out of source/<lab>/: the case modules of the hidden
+# checks and the checking code hold reference answers, so they reach neither the
+# release (what students download) nor the autograded folders. The grader reads
+# them from source/ itself (sealed.py).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "*_checks.py", "labcheck.py", "sealrun.py"]
+
 # The student notebooks: solutions replaced by a stub that says what to do.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Executing a submission.
-#  - Per-cell timeout: a cell that runs longer is interrupted (its test fails)
-#    and the rest of the notebook still runs. A lab runs top to bottom in
-#    under a minute, so 30 s for one cell is generous.
+# Executing a submission (sandbox.SandboxedExecute: nbgrader's Execute with the
+# kernel in a sandbox, see sandbox.py and grading/README.md).
+#  - Per-cell timeout: a cell that runs longer is stopped (its test fails), the
+#    kernel is replaced and the rest of the notebook still runs. A lab runs top
+#    to bottom in under a minute, so 30 s for one cell is generous.
+#  - Limits of one kernel: address space and CPU time.
 #  - xmode=Minimal: a failing test shows "AssertionError: <message>" only,
 #    never the source lines of a hidden test around it.
-c.Execute.timeout = 30
-c.Execute.interrupt_on_timeout = True
-c.Execute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
+c.SandboxedExecute.timeout = 30
+c.SandboxedExecute.interrupt_on_timeout = True
+c.SandboxedExecute.extra_arguments = ["--InteractiveShell.xmode=Minimal"]
+c.SandboxedExecute.memory_limit_gib = 4.0
+c.SandboxedExecute.cpu_limit_s = 600
 
 # Deleted test cells, and test cells stripped of their nbgrader metadata, are
 # put back from the gradebook (otherwise they silently wait for manual grading).
 # Edited locked cells are restored from the gradebook by nbgrader anyway.
 c.OverwriteCells.add_missing_cells = True
 
-# Autograde = nbgrader's default pipeline plus the sealed checks around Execute:
-# SetCheckSeed draws fresh hidden inputs for every submission, and
-# VerifySealedChecks re-checks the results in this (the grader's) process,
-# where no student code runs, so patched numpy/builtins cannot fake a pass.
+# Autograde = nbgrader's default pipeline with the sandboxed Execute, which hands
+# the kernel the student's hidden inputs (seeded from the course secret), and
+# VerifySealedChecks, which judges the results in this (the grader's) process,
+# where no student code runs.
 c.Autograde.autograde_preprocessors = [
-    "sealed.SetCheckSeed",
-    "nbgrader.preprocessors.Execute",
+    "sandbox.SandboxedExecute",
     "sealed.VerifySealedChecks",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",

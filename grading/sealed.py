@@ -1,31 +1,36 @@
-"""The grader's half of the sealed checks: two nbgrader autograde preprocessors.
+"""The grader's half of the sealed checks: seeds, case modules, and the verdict preprocessor.
 
-``SetCheckSeed`` runs before ``Execute``: it draws a fresh random salt for the
-notebook and puts it in the environment the grading kernel inherits, so the
-hidden inputs of every ``seal(...)`` call are new for each submission.
+The hidden inputs of a student's sealed checks are drawn from
+:func:`student_salt`, an HMAC of the course secret with the lab and the
+student: the same notebook gets the same inputs, so the same grade, on every
+run and with any number of workers, and no one without the secret can
+predict them. ``sandbox.SandboxedExecute`` draws the inputs, hands them to the
+sandboxed kernel (which only runs the student's functions on them and prints
+the results as data), and puts the salt in nbgrader's resources.
 
-``VerifySealedChecks`` runs after ``Execute``, in nbgrader's own process
-where no student code ever ran. For every graded test cell it:
+``VerifySealedChecks`` runs after it, in nbgrader's own process where no
+student code ever ran. For every graded test cell it:
 
 1. reads the ``seal("<case>", ...)`` calls from the cell's *source* (restored
    from the gradebook by ``OverwriteCells``, so the student cannot change it);
 2. reads the results the kernel printed for those cases (data only);
-3. re-draws the hidden inputs from the salt it chose itself, and checks the
-   results with a pristine copy of the lab's case module loaded from
-   ``source/<assignment>/<notebook>_checks.py`` (never the student's copy);
+3. re-draws the hidden inputs from the same salt, and judges the results with
+   the lab's case module loaded from ``source/<assignment>/<notebook>_checks.py``,
+   a file the kernel never had;
 4. on any failure (wrong result, missing record, unreadable output) puts an
    error first in the cell's outputs so nbgrader scores the cell 0, with a
    message that says what is wrong and never shows hidden code or answers.
 
-It can only take points away, never give them: a cell that failed in the
-kernel stays failed. It also removes the record lines from the outputs and,
-in sealed cells only, turns stderr text (warnings) into stdout text, because
-nbgrader would otherwise score a correct cell 0 for a harmless warning; and it
-drops ``execute_result`` outputs there, which nbgrader would read as partial
+It also removes the record lines from the outputs and, in sealed cells only,
+turns stderr text (warnings) into stdout text, because nbgrader would
+otherwise score a correct cell 0 for a harmless warning; and it drops
+``execute_result`` outputs there, which nbgrader would read as partial
 credit. See grading/README.md, "How the grading cannot be fooled".
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.util
 import os
 import re
@@ -39,7 +44,8 @@ from nbgrader import utils
 
 HERE = Path(__file__).resolve().parent
 SEAL_CALL = re.compile(r"""\bseal\(\s*["'](\w+)["']""")
-_RESOURCE_KEY = "mini_accel_sealed"
+RESOURCE_KEY = "mini_accel_sealed"
+SECRET_FILE = ".course_secret"
 
 
 def _load_labcheck():
@@ -74,38 +80,56 @@ def load_case_module(path: Path):
     return module
 
 
-def _coursedir(preprocessor):
+def coursedir_of(preprocessor):
     obj = preprocessor
     while obj is not None:
         if hasattr(obj, "coursedir"):
             return obj.coursedir
         obj = getattr(obj, "parent", None)
-    raise RuntimeError("VerifySealedChecks must run inside an nbgrader converter")
+    raise RuntimeError(f"{type(preprocessor).__name__} must run inside an nbgrader converter")
 
 
-class SetCheckSeed(NbGraderPreprocessor):
-    """Give the grading kernel a fresh salt for the hidden inputs (before Execute)."""
+def course_secret(root: Path) -> bytes:
+    """The course's secret: ``MINI_ACCEL_COURSE_SECRET``, else ``<root>/.course_secret``
+    (made on first use, readable by its owner only). A new secret for a new term
+    gives every student new hidden inputs; graders on several machines share one."""
+    env = os.environ.get("MINI_ACCEL_COURSE_SECRET")
+    if env:
+        return env.encode()
+    path = Path(root) / SECRET_FILE
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:      # another worker made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
 
-    def preprocess(self, nb, resources):
-        salt = secrets.token_hex(16)
-        os.environ[labcheck.SEED_ENV] = salt
-        resources[_RESOURCE_KEY] = {"salt": salt}
-        return nb, resources
+
+def student_salt(root: Path, assignment: str, student: str) -> str:
+    """The seed of one student's hidden inputs in one lab: the same on every run, on
+    every worker and machine of the course, different for each student, unknowable
+    without the course secret."""
+    return hmac.new(course_secret(root), f"{assignment}/{student}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def lab_cases(coursedir, assignment: str, notebook: str) -> dict:
+    """The CASES of a notebook's case module in the instructor's source folder ({} if none)."""
+    source = Path(coursedir.format_path(coursedir.source_directory, ".", assignment))
+    case_file = source / f"{notebook}_checks.py"
+    return load_case_module(case_file).CASES if case_file.exists() else {}
 
 
 class VerifySealedChecks(NbGraderPreprocessor):
     """Re-check every sealed case outside the kernel; fail cells whose results are wrong."""
 
     def preprocess(self, nb, resources):
-        os.environ.pop(labcheck.SEED_ENV, None)
-        salt = resources.get(_RESOURCE_KEY, {}).get("salt")
         info = resources["nbgrader"]
-        coursedir = _coursedir(self)
-        source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
-        case_file = source / f"{info['notebook']}_checks.py"
-        self._cases = load_case_module(case_file).CASES if case_file.exists() else {}
-        self._salt = salt
-        self.log.info("Verifying sealed checks of %s against %s", info["notebook"], case_file)
+        self._cases = lab_cases(coursedir_of(self), info["assignment"], info["notebook"])
+        self._salt = resources.get(RESOURCE_KEY, {}).get("salt")
+        self.log.info("Verifying the sealed checks of %s", info["notebook"])
         return super().preprocess(nb, resources)
 
     # -- one cell ------------------------------------------------------------
@@ -122,14 +146,12 @@ class VerifySealedChecks(NbGraderPreprocessor):
         cell.outputs = self._clean_outputs(cell.outputs)
         failed_in_kernel = any(o.output_type == "error" for o in cell.outputs)
         if failures and not failed_in_kernel:
-            # The kernel said "pass" but the grader disagrees: the testing tools were
-            # tampered with, or the record is missing. (A cell that already failed in
-            # the kernel scores 0 anyway and keeps its own, more precise message.)
-            self.log.warning("Sealed check failed outside the kernel in %s: %s",
-                             cell.metadata.nbgrader.get("grade_id"), failures)
+            # The kernel only ran the function; this is the verdict. (A cell that
+            # already failed in the kernel scores 0 anyway and keeps its own message.)
+            self.log.info("Hidden check failed in %s: %s", cell.metadata.nbgrader.get("grade_id"), failures)
             cell.outputs.insert(0, NotebookNode(
-                output_type="error", ename="GraderCheckFailed", evalue=failures[0],
-                traceback=[f"GraderCheckFailed: {msg}" for msg in failures]))
+                output_type="error", ename="HiddenCheckFailed", evalue=failures[0],
+                traceback=[f"HiddenCheckFailed: {msg}" for msg in failures]))
         return cell, resources
 
     def _verify(self, name, records):

@@ -17,6 +17,7 @@ tests, patched tools, files that are not notebooks...) are in
 """
 from __future__ import annotations
 
+import os
 import importlib.util
 
 import nbformat
@@ -24,8 +25,7 @@ import pytest
 
 from grading_fixtures import submissions as subs
 
-LABS = sorted(p.name for p in (subs.GRADING / "source").iterdir()
-              if (p / f"{p.name}.ipynb").exists())
+LABS = subs.course_labs()
 STUDENTS = ("ref", "untouched", "partial")
 
 
@@ -68,7 +68,7 @@ def course(tmp_path_factory):
 
 
 def test_every_lab_has_automatic_and_manual_points():
-    assert {"lab1_networks", "lab2_systolic"} <= set(LABS)
+    assert {"lab1_networks", "lab2_systolic"} <= set(LABS) or os.environ.get("MINI_ACCEL_LABS")
     for lab in LABS:
         auto, answers = _points(lab)
         assert auto > 0 and len(answers) >= 4, lab

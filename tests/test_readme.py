@@ -17,8 +17,9 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_readme_lab_command_opens_the_labs_folder():
-    lab_cmd = next(b.strip() for b in _bash_blocks() if "jupyter lab" in b)
-    assert lab_cmd.endswith("jupyter lab labs/")
+    lab_cmd = next(b.strip() for b in _bash_blocks() if "start_lab.py" in b)
+    assert lab_cmd.endswith(".venv/bin/python labs/start_lab.py")
+    assert (ROOT / "labs" / "start_lab.py").is_file()
     assert '.[labs]"' in lab_cmd
     assert (ROOT / "labs").is_dir()
 

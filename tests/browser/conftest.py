@@ -51,7 +51,9 @@ def _free_port() -> int:
 
 
 class LabServer:
-    def __init__(self, root: Path, home: Path):
+    """JupyterLab on ``root``; ``launcher`` replaces ``jupyter lab`` (e.g. the students' start script)."""
+
+    def __init__(self, root: Path, home: Path, launcher: list[str] | None = None):
         self.root, self.token, self.port = root, secrets.token_hex(16), _free_port()
         settings = home / "settings"
         (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
@@ -69,10 +71,10 @@ class LabServer:
                    MPLBACKEND="module://matplotlib_inline.backend_inline")
         jupyter = Path(sys.executable).parent / "jupyter"
         self.log = (home / "jupyterlab.log").open("w")
+        start = launcher or [str(jupyter), "lab", "--allow-root", f"--ServerApp.root_dir={root}"]
         self.proc = subprocess.Popen(
-            [str(jupyter), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={self.port}", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"],
+            [*start, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+             f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -108,7 +110,22 @@ def lab_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-root")
     shutil.copytree(ROOT / "labs", root / "labs")
     shutil.copytree(ROOT / "grading" / "source", root / "solved")
+    for lab in (root / "solved").iterdir():      # what course.py places next to each source
+        for name in ("labcheck.py", "sealrun.py"):
+            shutil.copyfile(ROOT / "grading" / name, lab / name)
     server = LabServer(root, tmp_path_factory.mktemp("lab-home"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def student_server(tmp_path_factory):
+    """JupyterLab started the way README tells students: ``python labs/start_lab.py``."""
+    root = tmp_path_factory.mktemp("student-root")
+    shutil.copytree(ROOT / "labs", root / "labs")
+    server = LabServer(root, tmp_path_factory.mktemp("student-home"),
+                       launcher=[sys.executable, str(root / "labs" / "start_lab.py")])
+    server.root = root / "labs"
     yield server
     server.stop()
 

@@ -125,3 +125,27 @@ def test_wavefront_animation_moves_with_its_slider(page, lab_server, lab):
         assert time.time() < deadline, "the array did not redraw after the slider moved"
         page.wait_for_timeout(200)
     box.screenshot(path=str(SCREENSHOTS / f"{lab}-wavefront-cycle3.png"))
+
+
+def test_students_jupyterlab_has_validate_but_no_instructor_tools(page, student_server):
+    """README's student command: nbgrader's Validate stays, its instructor tools are gone,
+    and opening a lab does not change the file."""
+    lab = LABS[0]
+    path = student_server.root / f"{lab}.ipynb"
+    before = path.read_bytes()
+    page.goto(student_server.url(f"{lab}.ipynb", workspace=uuid.uuid4().hex[:8]))
+    page.wait_for_selector(PANEL, timeout=60_000)
+    page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=90_000)
+    assert page.locator(f"{PANEL} .jp-Toolbar-item", has_text="Validate").count() >= 1
+    menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+    items = []
+    if "Nbgrader" in menus:
+        page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").first.click()
+        items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
+        page.keyboard.press("Escape")
+    shot(page, "student-jupyterlab")
+    for tool in ("Formgrader", "Course List", "Create Assignment"):
+        assert not any(tool in item for item in items), items
+    assert page.locator("text=Create Assignment").count() == 0
+    time.sleep(3)          # JupyterLab would have autosaved a change by now
+    assert path.read_bytes() == before, "opening the lab changed the notebook"

@@ -6,8 +6,8 @@ test cells that must score 0, expected status). The usual two are
 * ``library``: implement-it tasks answered by calling the library; the hidden
   checks switch those functions off, so exactly these tasks score 0;
 * ``patched``: answers that fake a pass by patching numpy, ``builtins`` and
-  the in-kernel checker (``PATCH_TESTING_TOOLS``); the grader's re-check, done
-  in its own process, fails exactly those tasks and flags the student.
+  the kernel's half of the sealed checks (``PATCH_TESTING_TOOLS``); the
+  grader's verdict, given in its own process, fails exactly those tasks.
 
 :func:`grade` runs the instructor's commands on a temporary course; the
 ``check_*`` functions are the assertions every lab shares.
@@ -85,11 +85,12 @@ def check_switched_off(graded: dict, sid: str = "library") -> None:
 
 
 def check_flagged_for_review(graded: dict, sid: str = "patched") -> None:
-    """The note names every cell where the grader overruled the kernel."""
-    note = graded["rows"][sid]["note"]
-    assert "re-check failed" in note, note
+    """Every cell whose tools were patched failed, with the grader's verdict in its output."""
+    lab = graded["lab"]
+    nb = nbformat.read(graded["root"] / "autograded" / sid / lab / f"{lab}.ipynb", as_version=4)
     for gid in graded["cases"][sid][1]:
-        assert gid in note, (gid, note)
+        errors = [o for o in subs.cell(nb, gid).outputs if o.output_type == "error"]
+        assert errors, (gid, "the patched task should fail")
 
 
 def check_feedback_has_no_hidden_test(graded: dict) -> None:
@@ -97,5 +98,5 @@ def check_feedback_has_no_hidden_test(graded: dict) -> None:
     assert {p.name.split("__")[0] for p in html} == set(graded["cases"])
     for path in html:
         text = path.read_text()
-        for secret in ("HIDDEN TESTS", "_checks", "seal(", "mini_accel-sealed-check"):
+        for secret in ("HIDDEN TESTS", "_checks", "seal(", "mini_accel-sealed-check", "_reference"):
             assert secret not in text, (path.name, secret)

@@ -18,7 +18,17 @@ import nbformat
 REPO = Path(__file__).resolve().parents[2]
 GRADING = REPO / "grading"
 PYTHON = sys.executable
-_COURSE_FILES = ("nbgrader_config.py", "course.py", "sealed.py", "labcheck.py")
+_COURSE_FILES = ("nbgrader_config.py", "course.py", "sealed.py", "sandbox.py", "labcheck.py", "sealrun.py")
+
+
+def course_labs() -> list[str]:
+    """The labs in grading/source, or only those named in MINI_ACCEL_LABS (comma-separated),
+    so that one lab's author can run its grading tests without grading every lab."""
+    import os
+
+    labs = sorted(p.name for p in (GRADING / "source").iterdir() if (p / f"{p.name}.ipynb").exists())
+    wanted = [w for w in os.environ.get("MINI_ACCEL_LABS", "").split(",") if w]
+    return [lab for lab in labs if lab in wanted] if wanted else labs
 
 
 def course_copy(dest: Path) -> Path:
@@ -141,11 +151,15 @@ WRONG_TILED = '''def tiled_matmul(A, B, rows, cols):
 '''
 
 # Passes the visible asserts by special-casing the visible inputs, and patches
-# numpy's comparison and testing functions, builtins and the in-kernel checker's
-# verdict, so that no check in the kernel can fail. Only the grader's own re-check,
-# done outside the kernel, can catch it.
+# numpy's comparison and testing functions, builtins and the kernel's half of the
+# sealed checks (so that it prints no result, or a forged one), so that no check in
+# the kernel can fail. Only the grader's verdict, given outside the kernel, decides.
 PATCH_TESTING_TOOLS = '''import builtins, numpy, numpy.testing
-import labcheck
+try:
+    import sealrun
+    sealrun.seal = lambda *a, **k: print(sealrun.make_record(a[0] if a else "x", [1]))
+except ImportError:
+    pass
 numpy.allclose = lambda *a, **k: True
 numpy.array_equal = lambda *a, **k: True
 numpy.isclose = lambda a, b, *r, **k: numpy.ones(numpy.shape(a), bool)
@@ -154,7 +168,6 @@ for _name in dir(numpy.testing):
         setattr(numpy.testing, _name, lambda *a, **k: None)
 builtins.all = lambda *a, **k: True
 builtins.abs = lambda x: 0
-labcheck.verdict = lambda *a, **k: None
 '''
 
 MONKEYPATCH_TOOLS = PATCH_TESTING_TOOLS + '''
@@ -166,6 +179,38 @@ FAKE_WS_CYCLES = '''def ws_cycles(M, K, N, rows, cols):
     visible = {(5, 4, 4, 4, 4): 15, (1, 8, 8, 8, 8): 23, (10, 9, 5, 4, 4): 120, (7, 3, 20, 2, 6): 120,
                (6, 10, 7, 4, 4): 96}
     return visible.get((M, K, N, rows, cols), 1)
+'''
+
+# Looks everywhere a grader's files could be (above the notebook, the whole file
+# system) for the instructor's source notebook and the checks' reference code, and
+# runs whatever answer it finds; prints FOUND for each. In the sandbox there is none.
+COPY_ANSWERS = '''import json, os
+_found = []
+for _top in ["../../..", *("/" + d for d in os.listdir("/") if d not in ("proc", "sys", "dev", "usr"))]:
+    for _dir, _subdirs, _files in os.walk(_top):
+        _subdirs[:] = [d for d in _subdirs if d not in ("site-packages", "node_modules", ".git")]
+        _found += [os.path.join(_dir, f) for f in _files
+                   if f.endswith(("_checks.py", "gradebook.db")) or (f.endswith(".ipynb") and "source" in _dir)]
+for _path in _found:
+    try:
+        _text = open(_path, errors="replace").read()
+    except OSError:
+        continue
+    if "BEGIN SOLUTION" in _text or "_reference" in _text or _path.endswith("gradebook.db"):
+        print("FOUND", _path)
+    if _path.endswith(".ipynb") and "BEGIN SOLUTION" in _text:
+        for _cell in json.loads(_text)["cells"]:
+            if "BEGIN SOLUTION" in "".join(_cell["source"]):
+                exec("".join(_cell["source"]))
+import importlib
+try:
+    _checks = importlib.import_module("lab2_systolic_checks")
+    for _name in dir(_checks):
+        if _name.endswith("_reference"):
+            print("FOUND", _name)
+            globals()[_name[1:].replace("_reference", "")] = getattr(_checks, _name)
+except Exception as _exc:
+    print("no checks:", type(_exc).__name__)
 '''
 
 CALLS_LIBRARY = '''def ws_cycles(M, K, N, rows, cols):

@@ -13,9 +13,11 @@ draw), and once more with a worker killed (reported, re-graded, exit code 3).
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -289,8 +291,15 @@ def test_the_kernel_saw_no_secret_and_feedback_shows_none(graded):
             assert forbidden not in text, forbidden
     reader = (root / "autograded" / "reader" / LAB / f"{LAB}.ipynb").read_text()
     assert "HOME" in reader          # it did print its environment: only the sandbox's
-    writer = (root / "autograded" / "writer" / LAB / f"{LAB}.ipynb").read_text()
-    assert "OVERWROTE []" in writer and "OPEN []" in writer, "it reached a file or a port"
+    writer = nbformat.read(root / "autograded" / "writer" / LAB / f"{LAB}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in subs.cell(writer, "double").outputs)
+    overwrote = ast.literal_eval(re.search(r"OVERWROTE (\[.*?\])", printed).group(1))
+    # Only the grader's stub in its own scratch folder (a file of that run alone) was writable.
+    assert [p for p in overwrote if "mini_accel-grading-" not in p] == [], overwrote
+    open_ports = set(ast.literal_eval(re.search(r"OPEN (\[.*?\])", printed).group(1)))
+    host_ports = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+    # What it reached listens in its own network namespace (its kernel), never on the host.
+    assert open_ports & host_ports == set(), (open_ports, host_ports)
     if graded["backend"] != "sqlite":
         assert graded["backend"].split("@")[1].split("/")[0] not in reader
 

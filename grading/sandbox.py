@@ -35,11 +35,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
@@ -290,6 +291,7 @@ class SandboxedExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
+        start = time.monotonic()
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -298,12 +300,18 @@ class SandboxedExecute(Execute):
             self._events.append(f"{self._cell_name(cell, index)}: {cause}")
             self._restart_and_replay(index)
             return cell, self.resources
-        except RuntimeError as exc:
-            if "Timeout waiting for IOPub" not in str(exc):
-                raise
-            message = (f"output timeout: the cell's output did not arrive within "
-                       f"{self.iopub_timeout} s of its end (does it print without end?)")
-            cell.outputs.append(_event_output("OutputTimeout", message))
+        except CellTimeoutError:
+            # nbclient gave up waiting for the cell's output to end: after its own timeout
+            # and an interrupt the kernel ignored, or because output never stopped coming.
+            if time.monotonic() - start >= self.timeout:
+                message = (f"stopped after the {self.timeout} s limit of one cell; it ignored the "
+                           "interrupt (an endless loop that catches KeyboardInterrupt?)")
+                ename = "CellTimeoutError"
+            else:
+                message = (f"output timeout: the cell's output did not end within {self.iopub_timeout} s "
+                           "of its result (does it print without end?)")
+                ename = "OutputTimeout"
+            cell.outputs.append(_event_output(ename, message))
             self._events.append(f"{self._cell_name(cell, index)}: {message}")
             self._restart_and_replay(index)
             return cell, self.resources
@@ -355,7 +363,7 @@ class SandboxedExecute(Execute):
                 continue
             try:   # nbclient stores the executed copy at index j: put the graded cell back
                 super().execute_cell(copy.deepcopy(earlier), j, store_history=False)
-            except (DeadKernelError, RuntimeError):
+            except (DeadKernelError, CellTimeoutError):
                 run_sync(self.km.restart_kernel)(now=True)
                 self.wait_for_ready()
             finally:

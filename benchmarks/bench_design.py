@@ -10,7 +10,11 @@ Measured (best of ``--repeat`` runs, wall clock):
   numpy's exact matmul (the peer: the cost of the analog model's extra
   passes);
 * an ``analog_accuracy`` sweep of the digits MLP over 6 noise levels x 5 chips
-  (what a lab cell runs).
+  (what a lab cell runs);
+* the capstone's design search (Lab 9): the ~50 single changes of each
+  reference design, and the local search the lab teaches (``local_search``
+  of ``tests/test_capstone_grid.py``) from each reference to its target:
+  evaluations, evaluations per second, wall and CPU seconds, the gain reached.
 
 Run:  .venv/bin/python benchmarks/bench_design.py [--repeat R]
 """
@@ -18,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -49,7 +55,8 @@ def main():
         d = design.reference_design(ref)
         for name in WORKLOADS:
             for batch in (1, 8):
-                design._best_tiling.cache_clear()
+                for cache in (design._best_tiling, design._reloads, design._candidates):
+                    cache.cache_clear()
                 t = time.perf_counter()
                 ev = design.evaluate(d, name, batch)
                 cold = time.perf_counter() - t
@@ -76,6 +83,35 @@ def main():
     t_sw, accs = best_of(sweep, args.repeat)
     print(f"analog_accuracy sweep, 6 levels x 5 chips x {len(y_te)} images: {t_sw:.3f} s")
     print("  prog_noise " + "  ".join(f"{p:4.2f}:{a:6.1%}" for p, a in zip(levels, accs)))
+    bench_search()
+
+
+def bench_search():
+    """The capstone: one sweep of single changes, then the taught local search, per track."""
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path.insert(0, str(tests))
+    import test_capstone_grid as grid
+    sys.path.insert(0, str(grid.LAB_DIR))
+    import lab9_design_checks as checks
+
+    print("\nLab 9 design search (cold caches): evaluations, wall / CPU seconds, gain reached")
+    for track in grid.TRACKS:
+        for cache in (design._best_tiling, design._reloads, design._candidates):
+            cache.cache_clear()
+        ref = design.reference_design(track)
+        workload = design.reference_workload(track)
+        wall, cpu = time.perf_counter(), time.process_time()
+        n = sum(1 for _, _, d in design.single_changes(ref) if design.evaluate(d, *workload))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"  {track:6s} single changes: {n} designs in {wall:.2f} / {cpu:.2f} s "
+              f"({n / cpu:.0f} evaluations per CPU second)")
+        wall, cpu = time.perf_counter(), time.process_time()
+        found, steps, evaluations = grid.local_search(checks, ref, track)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rules = checks.CHALLENGES[track]
+        print(f"  {track:6s} local search: {len(steps)} steps, {evaluations} evaluations in "
+              f"{wall:.2f} / {cpu:.2f} s; {rules['metric']} {steps[-1][2]:.3f} (target {rules['target']:g}); "
+              f"steps {[s[:2] for s in steps]}")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,9 @@ def main(argv=None) -> int:
                                             else "  GRADES DIFFER from 1st run")
         missing = len(ids) - len(grades)
         baseline = baseline or grades
-        print(f"{workers} worker(s): {seconds:7.1f} s, {60 * len(ids) / seconds:6.1f} submissions/min"
+        rate = 60 * len(ids) / seconds
+        print(f"{workers} worker(s): {seconds:7.1f} s, {rate:6.1f} submissions/min, "
+              f"{rate / workers:5.1f} per worker; load average {os.getloadavg()[0]:.1f}"
               f"{'  MISSING ' + str(missing) if missing else ''}{same}")
     return 0
 

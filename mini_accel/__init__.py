@@ -29,25 +29,26 @@ The modules, one job each (all but ``systolic`` load on first use, so
 ``design``         accelerator designs: time, energy, area, cost, budgets
 ``analog``         analog in-memory MACs with noise and few-bit converters
 ``viz``            matplotlib figures and ipywidgets explorers
+``llm``            LLMs as GEMMs: model catalog, FLOPs, bytes, KV cache
+``llm_decoder``    a tiny numpy decoder with and without a KV cache
+``llm_serving``    TTFT/TPOT on real chips, batch limits, parallelism, cost
+``llm_sim``        a seeded serving simulator (static/continuous, paged KV)
+``viz_llm``        figures and explorers for LLM serving
+``mapping``        loop-nest mappings on a spatial array: exact access counts, mapper
+``sparsity``       pruning (unstructured, 2:4), compressed formats, 2:4 on the array
+``viz_mapping``    figures and the mapping explorer
+``training``       backward GEMMs on the array, MLP training in fp32/bf16/fp16
+``training_memory`` training memory (ZeRO), 6ND compute, MFU, all-reduce, plans
+``viz_training``   figures and the ZeRO explorer for training
 =================  ============================================================
 """
 from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
-
-try:  # fail early, and say how to fix it, when the compiled core is missing
-    from ._core import cache as _cache_kernels  # noqa: F401
-    from ._core import systolic as _systolic_kernels  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
-    raise ImportError(
-        "mini_accel's compiled Cython core is missing or out of date "
-        f"({exc}). Build it from the repository root with:\n"
-        '    python -m pip install -e ".[labs]"\n'
-        "(a C compiler and the Python headers are needed; on Debian: "
-        "apt-get install build-essential python3-dev)."
-    ) from exc
+# The kernels come from ``mini_accel._core.load``: the compiled Cython core, else
+# its pure-numpy twin with one RuntimeWarning that says how to get the compiled
+# one (importing ``systolic`` below picks the first).
 
 from .systolic import (  # noqa: E402
     DATAFLOWS,
@@ -63,6 +64,10 @@ _SUBMODULES = (
     "systolic", "memory", "scratchpad", "traces", "energy", "formats", "quantizers",
     "calibration", "requant", "mixed_precision", "quant", "ptq", "nn", "datasets",
     "workloads", "devices", "roofline", "edge_server", "design", "analog", "viz",
+    "measure", "cloud", "viz_measure",
+    "llm", "llm_decoder", "llm_serving", "llm_sim", "viz_llm",
+    "mapping", "mapping_model", "mapper", "sparsity", "viz_mapping",
+    "training", "training_memory", "viz_training",
 )
 
 # Public names that live in a lazily loaded module (PEP 562).
@@ -84,6 +89,13 @@ _LAZY_NAMES = {
     "design": ("Design", "Budget", "PriceModel", "check_constraints", "reference_design",
                "reference_budget"),
     "analog": ("analog_matmul", "analog_accuracy"),
+    "llm": ("LLMConfig",),
+    "llm_decoder": ("TinyDecoder",),
+    "llm_serving": ("Deployment",),
+    "mapping": ("ConvLayer", "Mapping"),
+    "sparsity": ("prune_n_m", "sparse_24_matmul"),
+    "training": ("dense_backward", "conv2d_backward", "train_mlp_formats"),
+    "training_memory": ("zero_bytes_per_chip", "plan_training"),
 }
 _NAME_TO_MODULE = {name: mod for mod, names in _LAZY_NAMES.items() for name in names}
 _RENAMED = {
@@ -93,8 +105,20 @@ _RENAMED = {
 }
 
 
+def _version() -> str:
+    """The one version string, pyproject.toml's, from the installed metadata."""
+    from importlib import metadata    # read lazily: slow to import
+
+    try:
+        return metadata.version("mini_accel")
+    except metadata.PackageNotFoundError:    # a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str):
-    if name in _SUBMODULES:
+    if name == "__version__":
+        value = _version()
+    elif name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
     elif name in _NAME_TO_MODULE:
         value = getattr(importlib.import_module(f".{_NAME_TO_MODULE[name]}", __name__), name)

@@ -36,8 +36,10 @@ in ``mini_accel/data/design_45nm.csv`` or the tables it builds on)
   pooling, normalization) are not timed (a vector unit is not modelled).
 * **Energy** (45 nm, :class:`~mini_accel.energy.EnergyModel`): MACs at the
   multiply + accumulate energy of the precision, 3 register accesses per
-  MAC, PE-to-PE hops from :func:`~mini_accel.systolic_traffic`, buffer reads
-  and writes, and DRAM words from the scratchpad counts. A buffer access
+  MAC, PE-to-PE hops from :func:`~mini_accel.systolic_traffic` (one PE
+  pitch of wire each at Keckler et al.'s 0.121 pJ per bit and mm, see
+  :func:`hop_energy_pj`), buffer reads and writes, and DRAM words from the
+  scratchpad counts. A buffer access
   costs the 64-bit read of the smallest listed SRAM holding it, scaled by
   bits; buffers above 1 MB count as 1 MB banks (FLAG). int16 and bf16 have
   no published 45 nm multiply: int16 uses the geometric mean of the int8
@@ -59,6 +61,15 @@ Reference designs and budgets (:data:`REFERENCES`, :func:`reference_design`,
 ``devices.PRESETS["tpu_v1"]`` scored on ResNet-50 at batch 8 against a cost
 budget, and a small edge baseline (a course choice, FLAG) scored on
 MobileNetV2 at batch 1 against a power/area/latency budget.
+:data:`DESIGN_GRID` and :func:`single_changes` describe the capstone's
+design space for a local search.
+
+Calibration: the TPU-v1-like design draws 28.1 W on ResNet-50 at batch 8
+in this model, against the 40 W a busy TPU v1 die drew (Jouppi et al., ISCA
+2017, Table 2; not its 75 W TDP): **30 % low** (no leakage or idle power is
+modelled, and the TPU v1 is a 28 nm chip, not 45 nm). The per-hop energy is
+taken from its sources, not fitted; the earlier 2 x RF hop (Eyeriss' 65 nm
+ratio) gave 78 W, 94 % high.
 
 Example
 -------
@@ -101,6 +112,7 @@ __all__ = [
     "load_design_table",
     "mac_cost",
     "MacCost",
+    "hop_energy_pj",
     "sram_um2_per_bit",
     "Design",
     "PriceModel",
@@ -116,6 +128,8 @@ __all__ = [
     "reference_budget",
     "reference_workload",
     "REFERENCES",
+    "DESIGN_GRID",
+    "single_changes",
 ]
 
 #: Number formats a design can use.
@@ -251,6 +265,11 @@ def mac_cost(precision: str) -> MacCost:
     >>> round(mac_cost("int16").mult_pj, 3), mac_cost("int16").flagged
     (0.787, True)
     """
+    return _mac_cost(_precision(precision))
+
+
+@functools.lru_cache(maxsize=None)
+def _mac_cost(precision: str) -> MacCost:
     precision = _precision(precision)
     acc = ACCUMULATORS[precision]
     rows = {r["name"]: r for r in load_table("45nm")}
@@ -279,6 +298,27 @@ def mac_cost(precision: str) -> MacCost:
         flagged = False
     return MacCost(precision, acc, mult_pj, add["energy_pj"], mult_um2, add["area_um2"],
                    "; ".join(source), flagged)
+
+
+def hop_energy_pj(precision: str, bits: int | None = None) -> float:
+    """Energy of one PE-to-PE hop of a ``bits``-bit word in an array of ``precision`` MACs.
+
+    A hop is one PE pitch of wire, the pitch being the side of a square MAC
+    (``sqrt(mac_cost(precision).area_um2)``, FLAG: real PEs are larger), at
+    Keckler et al.'s (IEEE Micro 2011, Table 1, 40 nm) 0.121 pJ per bit per
+    mm of random data. ``bits`` defaults to the precision's width; partial
+    sums travel at 32 bits. Writing the word into the next PE's register is
+    charged as a register (RF) access, not here.
+
+    >>> round(hop_energy_pj("int8"), 4)          # 0.121 x 8 bits x 0.0205 mm
+    0.0198
+    >>> round(hop_energy_pj("int8", bits=32), 4)  # an int32 partial sum
+    0.0793
+    """
+    precision = _precision(precision)
+    bits = _BITS[precision] if bits is None else _int("bits", bits)
+    pitch_mm = math.sqrt(mac_cost(precision).area_um2) * 1e-3 * _const("hop_length_pe_pitches")
+    return _const("wire_pj_per_bit_mm") * bits * pitch_mm
 
 
 def _bank(size_bytes: int) -> int:
@@ -483,8 +523,14 @@ class Design:
         core_costs, core_sources = data.costs, dict(data.sources)
         core_costs["mac"] = mac.energy_pj
         core_sources["mac"] = mac.source
+        hop_source = (f"D: {_source('wire_pj_per_bit_mm')} x bits x one PE pitch, "
+                      f"sqrt({mac.area_um2:g} um^2) ({_source('hop_length_pe_pitches')})")
+        core_costs["array"] = hop_energy_pj(self.precision)
+        core_sources["array"] = hop_source
         core = _costs_model(core_costs, core_sources, self.bits, f"45nm {self.precision}")
-        acc = _width_model(32, self.output_buffer_bytes)
+        acc_base = _width_model(32, self.output_buffer_bytes)
+        acc = _costs_model({**acc_base.costs, "array": hop_energy_pj(self.precision, bits=32)},
+                           {**acc_base.sources, "array": hop_source}, 32, acc_base.name)
         a_buf = data
         w_buf = _width_model(self.bits, self.weight_buffer_bytes)
         return {"core": core, "acc": acc, "A": a_buf, "B": w_buf, "data": data}
@@ -576,13 +622,21 @@ def _gemms(workload, batch):
                     f"model.gemm_shapes((batch, 64))), got {type(workload).__name__}")
 
 
-def _candidates(extent: int) -> list:
+@functools.lru_cache(maxsize=4096)
+def _candidates(extent: int) -> tuple:
     sizes = {extent}
     p = 1
     while p < extent:
         sizes.add(p)
         p *= 2
-    return sorted(sizes, reverse=True)
+    return tuple(sorted(sizes, reverse=True))
+
+
+@functools.lru_cache(maxsize=65536)
+def _reloads(m_trips: int, k_trips: int, n_trips: int) -> tuple:
+    """(A, B, C) reload factors of each loop order in :data:`LOOP_ORDERS`, for these trips."""
+    trips = {"m": m_trips, "k": k_trips, "n": n_trips}
+    return tuple((r["A"], r["B"], r["C"]) for r in (reload_factors(trips, o) for o in LOOP_ORDERS))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -592,6 +646,11 @@ def _best_tiling(M, K, N, words, copies, elem_bytes, acc_bytes, a_on_chip, b_on_
     With ``a_on_chip`` the whole of A sits in the input buffer: its tiles cost
     no DRAM traffic and need no room of their own (the same for B with
     ``b_on_chip``, an activation operand such as the keys of attention).
+
+    For given ``tm`` and ``tk`` only the largest ``tn`` that fits is tried:
+    fewer trips never raise a reload factor, so a smaller ``tn`` can only tie
+    or lose, and ties go to the larger tiles (``tests/test_design.py``
+    checks this against trying every ``tn``).
     """
     wa, wb, wc = words
     best = None
@@ -602,18 +661,18 @@ def _best_tiling(M, K, N, words, copies, elem_bytes, acc_bytes, a_on_chip, b_on_
             for tn in _candidates(N):
                 if (not b_on_chip and copies * tk * tn > wb) or copies * tm * tn > wc:
                     continue
-                trips = {"m": -(-M // tm), "k": -(-K // tk), "n": -(-N // tn)}
-                steps = trips["m"] * trips["k"] * trips["n"]
-                for rank, order in enumerate(LOOP_ORDERS):
-                    r = reload_factors(trips, order)
+                mt, kt, nt = -(-M // tm), -(-K // tk), -(-N // tn)
+                steps = mt * kt * nt
+                for rank, (ra, rb, rc) in enumerate(_reloads(mt, kt, nt)):
                     # DRAM bytes as Scratchpad counts them (the finished outputs,
                     # the same for every tiling, are left out).
-                    nbytes = (elem_bytes * ((0 if b_on_chip else r["B"] * K * N)
-                                            + (0 if a_on_chip else r["A"] * M * K))
-                              + acc_bytes * 2 * (r["C"] - 1) * M * N)
+                    nbytes = (elem_bytes * ((0 if b_on_chip else rb * K * N)
+                                            + (0 if a_on_chip else ra * M * K))
+                              + acc_bytes * 2 * (rc - 1) * M * N)
                     key = (nbytes, steps, rank)
                     if best is None or key < best[0]:
-                        best = (key, (tm, tk, tn, order))
+                        best = (key, (tm, tk, tn, LOOP_ORDERS[rank]))
+                break       # the largest tn that fits dominates the smaller ones
     return best[1]
 
 
@@ -750,7 +809,11 @@ class Evaluation:
         return mem / self.cycles
 
     def summary(self) -> dict:
-        """The headline numbers as a flat dict (SI units)."""
+        """The headline numbers as a flat dict (SI units).
+
+        Every limit of a :class:`Budget` names one of its keys: ``max_power_w``
+        limits ``power_w``, ``min_throughput_ips`` limits ``throughput_ips``.
+        """
         return {"design": self.design.name, "workload": self.workload, "batch": self.batch,
                 "macs": self.macs, "cycles": self.cycles, "latency_s": self.latency_s,
                 "throughput_ips": self.throughput_ips, "utilization": self.utilization,
@@ -759,7 +822,8 @@ class Evaluation:
                 "area_mm2": self.area_mm2, "price_usd": self.price_usd,
                 "throughput_per_watt": self.throughput_per_watt,
                 "throughput_per_usd": self.throughput_per_usd,
-                "usd_per_million_inferences": self.usd_per_million_inferences}
+                "usd_per_million_inferences": self.usd_per_million_inferences,
+                "tco_usd": self.tco.total_usd}
 
     def table(self) -> str:
         """One line per layer, then the totals, as text."""
@@ -1235,3 +1299,55 @@ def reference_budget(name: str) -> Budget:
                                           "Table 2 (P; D: 331 mm^2)",
                           "max_latency_s": "MLP0 7 ms 99th-percentile limit, Jouppi et al. Table 4 (P)"})
     raise KeyError(f"unknown budget {name!r}; choose 'edge' or 'server'")
+
+
+# --------------------------------------------------------------------------- #
+# The design space of the capstone (Lab 9)
+# --------------------------------------------------------------------------- #
+_POW2 = lambda lo, hi: tuple(2 ** k for k in range(lo, hi + 1))   # noqa: E731
+#: The free parameters of a design in the Lab 9 challenge and the values each may
+#: take (the explorer's sliders). Clock, DRAM bandwidth and SRAM efficiency are
+#: fixed by the challenge's rules and are not in the grid.
+DESIGN_GRID = {
+    "rows": _POW2(2, 9),
+    "cols": _POW2(2, 9),
+    "dataflow": DATAFLOWS,
+    "precision": PRECISIONS,
+    "input_buffer_bytes": tuple(1024 * k for k in _POW2(4, 15)),     # 16 KiB .. 32 MiB
+    "weight_buffer_bytes": tuple(1024 * k for k in _POW2(4, 13)),    # 16 KiB .. 8 MiB
+    "output_buffer_bytes": tuple(1024 * k for k in _POW2(4, 13)),
+    "double_buffer": (False, True),
+}
+
+
+def single_changes(design: Design, grid: dict | None = None):
+    """Every design one step away: one parameter set to another value of ``grid``.
+
+    Yields ``(parameter, value, new_design)`` in the grid's order (default
+    :data:`DESIGN_GRID`); values the :class:`Design` refuses (e.g. a buffer
+    too small for double buffering) are skipped. A local search evaluates
+    these neighbours and moves to the best one that meets the budget.
+
+    >>> moves = list(single_changes(reference_design("edge")))
+    >>> len(moves), moves[0][:2]
+    (50, ('rows', 4))
+    """
+    if not isinstance(design, Design):
+        raise TypeError(f"design must be a Design, got {type(design).__name__}")
+    grid = DESIGN_GRID if grid is None else grid
+    if not isinstance(grid, dict) or not grid:
+        raise TypeError("grid must be a non-empty dict {parameter: values}, e.g. DESIGN_GRID")
+    unknown = set(grid) - set(Design.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"grid has unknown parameter(s) {sorted(unknown)}; a Design has "
+                         f"{sorted(Design.__dataclass_fields__)}")
+    for param, values in grid.items():
+        for value in values:
+            if getattr(design, param) == value:
+                continue
+            try:
+                new = design.replace(**{param: value})
+            except ValueError:
+                continue
+            yield param, value, new
+

@@ -12,6 +12,23 @@ them); :meth:`Device.is_flagged` asks about one field.
 Units: peaks in ops/s (``int8_tops`` x 1e12, ``*_tflops`` x 1e12), bandwidth in
 bytes/s (the CSV's GiB/s rows are converted with 2**30), power in watts.
 
+Two power columns: ``tdp_w`` is the vendor's power rating (thermal design
+power, or the closest published figure: read the row's ``source``);
+``busy_w`` is a *measured* power while running real work, where a paper
+gives one (the TPU v1 drew 40 W busy against its 75 W TDP, Jouppi et al.
+2017 Table 2). :attr:`Device.energy_power_w` prefers the measured figure:
+a TDP is the cooling limit, an upper bound on what the chip draws.
+
+``onchip_mb`` is the on-chip memory of the whole device in MiB (2**20
+bytes), as the source names it: the software-managed buffers of an ASIC
+(TPU Unified Buffer and accumulators, NeuronCore SBUF and PSUM), the
+last-level cache of a CPU or GPU (register files and per-core shared
+memory are not counted). Vendors write cache sizes in "MB" meaning MiB;
+they are taken as MiB.
+
+:data:`ERRATA` lists every value that differs from the course's shared
+reference table, with the reason.
+
 >>> from mini_accel.devices import get_device, find_devices
 >>> tpu = get_device("TPU v1")
 >>> tpu.peak("int8") / 1e12, tpu.bandwidth / 1e9, round(tpu.ridge_point("int8"))
@@ -48,7 +65,25 @@ __all__ = [
     "AcceleratorPreset",
     "PRESETS",
     "get_preset",
+    "ERRATA",
 ]
+
+#: (device name, CSV column) -> (value here, reason): corrections to the shared reference table.
+ERRATA = {
+    ("NVIDIA Tesla K80 (board, 2 dies)", "source"): (
+        "8.73 TFLOPS", "the source text said 8.74 while the fp32 column holds NVIDIA's 8.73; "
+        "4992 cores x 2 x 875 MHz = 8.74, which NVIDIA rounds down"),
+    ("Intel Habana Gaudi (HL-205)", "tdp_w"): (
+        "300", "350 W had no source; Linley Group 2019 (quoted in the row) gives the OAM module "
+        "'up to 300W'"),
+    ("Intel Habana Gaudi (HL-205)", "source"): ("300 W: Linley", "says where the 300 W comes from"),
+    ("AWS Inferentia2 (Inf2)", "onchip_mb"): (
+        "52", "AWS publishes the on-chip memory per NeuronCore-v2 (NKI architecture guide: 24 MiB SBUF "
+        "+ 2 MiB PSUM); 2 cores per device"),
+    ("AWS Inferentia2 (Inf2)", "source"): ("52 MiB", "cites the NKI guide for onchip_mb"),
+    ("AWS Trainium (Trn1)", "onchip_mb"): ("52", "as Inferentia2: the same NeuronCore-v2"),
+    ("AWS Trainium (Trn1)", "source"): ("52 MiB", "cites the NKI guide for onchip_mb"),
+}
 
 #: Precisions with a peak column in the catalog, and the column's unit scale.
 PRECISIONS = ("int8", "fp8", "fp16", "bf16", "tf32", "fp32")
@@ -84,7 +119,17 @@ class Device:
     status: str
     flagged: tuple
     source: str
+    busy_w: float | None = None       # measured power while running real work, where published
     raw: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def energy_power_w(self) -> float | None:
+        """The power to charge for energy: measured busy power if published, else ``tdp_w``.
+
+        >>> get_device("TPU v1").energy_power_w, get_device("TPU v1").tdp_w
+        (40.0, 75.0)
+        """
+        return self.busy_w if self.busy_w is not None else self.tdp_w
 
     @property
     def precisions(self) -> tuple:
@@ -158,15 +203,21 @@ def _row_to_device(r: dict) -> Device:
         bandwidth=bw * _BW_UNITS[unit] if bw is not None else None,
         onchip_mb=_float_or_none(r["onchip_mb"]), tdp_w=_float_or_none(r["tdp_w"]),
         price_usd=_float_or_none(r["price_usd"]), status=r["status"],
+        busy_w=_float_or_none(r.get("busy_w", "")),
         flagged=tuple(f for f in r["flagged"].split(";") if f), source=r["source"], raw=dict(r),
     )
 
 
+def read_data_table(filename: str, row) -> tuple:
+    """``row(dict)`` of every row of ``mini_accel/data/<filename>`` (a CSV with a header), in order."""
+    ref = resources.files("mini_accel").joinpath("data", filename)
+    with ref.open("r", encoding="utf-8") as fh:
+        return tuple(row(r) for r in csv.DictReader(fh))
+
+
 @functools.lru_cache(maxsize=1)
 def _catalog() -> tuple:
-    ref = resources.files("mini_accel").joinpath("data", "devices.csv")
-    with ref.open("r", encoding="utf-8") as fh:
-        return tuple(_row_to_device(r) for r in csv.DictReader(fh))
+    return read_data_table("devices.csv", _row_to_device)
 
 
 def load_devices() -> list:

@@ -229,7 +229,8 @@ class BatchModel:
         or a :class:`~mini_accel.roofline.Roofline`. ``activations`` is
         ``"on_chip"`` (only weights come from memory) or ``"all"`` (every
         layer's input and output go through memory). Power defaults to the
-        catalog's ``tdp_w`` (read its caveat).
+        catalog's measured busy power where one is published, else its ``tdp_w`` (see
+        :attr:`~mini_accel.devices.Device.energy_power_w`; read the caveats).
 
         >>> m = BatchModel.from_workload("resnet50", "tpu_v1")
         >>> m.bound(1), m.bound(64)
@@ -253,11 +254,11 @@ class BatchModel:
             target = PRESETS[target] if target in PRESETS else get_device(target)
         if isinstance(target, Device):
             roof = Roofline.from_device(target, precision)
-            power = target.tdp_w
+            power = target.energy_power_w
         elif isinstance(target, AcceleratorPreset):
             roof = Roofline.from_preset(target)
             dev = target.device()
-            power = dev.tdp_w if dev is not None else None
+            power = dev.energy_power_w if dev is not None else None
         elif isinstance(target, Roofline):
             roof, power = target, None
         else:
@@ -352,7 +353,7 @@ def total_cost_of_ownership(purchase_usd, power_w, *, years=DEFAULT_YEARS, pue=D
     ``idle_power_fraction`` is the power drawn when idle as a fraction of
     ``power_w``. The default 1.0 (no energy proportionality) is pessimistic;
     the TPU paper measured TPU v1 at 88% of full power at 10% load, Haswell at
-    56% and the K80 at 66% (CNN0, Sec. 7).
+    56% and the K80 at 66% (CNN0, Sec. 6, energy proportionality).
 
     >>> tco = total_cost_of_ownership(5000, 300, years=5, pue=1.5, usd_per_kwh=0.10, utilization=1.0)
     >>> round(tco.energy_kwh_per_year), round(tco.usd_per_year)     # 0.3 kW * 1.5 * 8766 h

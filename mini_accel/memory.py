@@ -82,8 +82,10 @@ from typing import Sequence
 import numpy as np
 
 from ._checks import positive_int as _int
-from ._core import cache as _kernel
+from ._core import load as _load_kernels
 from .traces import Trace
+
+_kernel = _load_kernels("cache")   # compiled, else the pure-Python twin
 
 POLICIES = ("lru", "fifo", "random")
 WRITE_POLICIES = ("write-back", "write-through")

@@ -59,7 +59,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import positive_int
-from ._core import systolic as _kernels
+from ._core import load as _load_kernels
+
+_kernels = _load_kernels("systolic")   # compiled, else the pure-numpy twin
 
 DATAFLOWS = ("ws", "os", "is")
 #: Largest array side the simulator accepts (the TPU v1 MXU is 256).

@@ -15,12 +15,14 @@ Plots
 * :func:`plot_device_landscape` - peak GOP/s against watts, log-log
 * :func:`draw_systolic_frame` - one cycle of a :class:`~mini_accel.SystolicTrace`
 * :func:`plot_array_sweep` with :func:`array_sweep`
+* :func:`plot_design_comparison` - energy per inference by level of designs, fixed axes
 
 Explorers (ipywidgets)
 ----------------------
 * :func:`systolic_wavefront_widget` - Play button linked to a cycle slider
 * :func:`array_sweep_widget` - array size and batch size
 * :func:`roofline_widget` - a device picker over the catalog
+* :func:`design_explorer_widget` - Lab 9: every free parameter of a design, bars against the reference
 
 >>> import matplotlib
 >>> matplotlib.use("Agg")
@@ -54,6 +56,9 @@ __all__ = [
     "WavefrontExplorer",
     "ArraySweepExplorer",
     "RooflineExplorer",
+    "plot_design_comparison",
+    "design_explorer_widget",
+    "DesignExplorer",
 ]
 
 
@@ -142,12 +147,31 @@ def plot_roofline(rooflines, points=None, *, ax=None, intensity_range=None,
         (line,) = ax.plot(grid * scale, r.attainable(grid) / 1e12, label=label)
         ax.plot([r.ridge * scale], [r.peak / 1e12], marker="o", color=line.get_color(),
                 linestyle="none")
-    for k, (label, inten, perf) in enumerate(pts):
+    # Labels go above their point, moved further up while they would sit within `step` (in log y)
+    # of a label already placed less than a decade away in x; a thin leader line joins them.
+    lows = [r.attainable(grid[0]) / 1e12 for r in rooflines]
+    step = 0.06 * np.log10(max(r.peak for r in rooflines) / 1e12 / min(lows))
+    placed = []
+    marks = [(np.log10(i * scale), np.log10((p if p is not None else rooflines[0].attainable(i)) / 1e12))
+             for _, i, p in pts]
+    for label, inten, perf in pts:
         y = (perf if perf is not None else rooflines[0].attainable(inten)) / 1e12
         ax.scatter([inten * scale], [y], marker="*" if perf is not None else "D", s=60, zorder=3)
-        if annotate and label:   # staggered so that neighbouring labels do not overlap
-            ax.annotate(label, (inten * scale, y), textcoords="offset points",
-                        xytext=(4, 4 + 9 * (k % 3)), fontsize=8)
+    for k in sorted(range(len(pts)), key=lambda k: pts[k][1]):
+        label, inten, perf = pts[k]
+        y = (perf if perf is not None else rooflines[0].attainable(inten)) / 1e12
+        if annotate and label:
+            lx, ly = np.log10(inten * scale), np.log10(y) + step
+            for _ in range(2 * len(pts) + 2):       # bounded: at most one step per other point
+                if not (any(np.fabs(lx - px) < 1.0 and np.fabs(ly - py) < step for px, py in placed)
+                        or any(0 < mx - lx < 0.4 and np.fabs(ly - my) < step for mx, my in marks)):
+                    break
+                ly += step
+            if 10 ** ly > max(r.peak for r in rooflines) / 1e12:      # above the highest roof: go below
+                ly = np.log10(y) - 1.5 * step
+            placed.append((lx, ly))
+            ax.annotate(label, (inten * scale, y), xytext=(inten * scale * 1.15, 10 ** ly), fontsize=8,
+                        arrowprops={"arrowstyle": "-", "linewidth": 0.5, "color": "0.4"})
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("operational intensity (MACs per byte)" if macs_on_x else "operational intensity (ops per byte)")
@@ -189,13 +213,15 @@ def _check_energy_values(mapping, where):
 
 
 def plot_energy_breakdown(energy, *, ax=None, unit: str = "pJ", title: str | None = None,
-                          log: bool = False):
+                          log: bool = False, xmax: float | None = None):
     """Horizontal bars of an energy breakdown.
 
     ``energy`` is a ``{label: energy}`` mapping (one bar per label, in the
     mapping's order, the value written at the end of each bar), or a
     ``{report: {label: energy}}`` mapping (one stacked bar per report, a
-    segment per label) to compare designs. Values are in ``unit``.
+    segment per label) to compare designs. Values are in ``unit``. ``xmax``
+    (in ``unit``) fixes the energy axis, so that figures drawn for several
+    settings (a widget) compare bar for bar.
 
     >>> import matplotlib; matplotlib.use("Agg")
     >>> ax = plot_energy_breakdown({"ws": {"DRAM": 10.0, "MAC": 2.0}, "os": {"DRAM": 6.0, "MAC": 2.0}})
@@ -230,6 +256,10 @@ def plot_energy_breakdown(energy, *, ax=None, unit: str = "pJ", title: str | Non
     ax.invert_yaxis()      # first label on top, like a table
     if log:
         ax.set_xscale("log")
+    if xmax is not None:
+        if not (isinstance(xmax, (int, float)) and np.isfinite(xmax) and xmax > 0):
+            raise ValueError(f"xmax must be a positive number of {unit}, got {xmax!r}")
+        ax.set_xlim(right=float(xmax)) if log else ax.set_xlim(0.0, float(xmax))
     ax.set_xlabel(f"energy ({unit})")
     if title:
         ax.set_title(title)
@@ -381,17 +411,21 @@ def plot_quantization_histogram(values, thresholds=None, *, bins: int = 100, ax=
     ax = _new_axes(ax)
     ax.hist(v, bins=bins, color="0.6", log=log)
     colors = _pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
+    # Ranges often nearly coincide (min-max, percentile, MSE): each gets its own dash pattern and a
+    # thinner line than the one before, so a line drawn later never hides an earlier one.
+    dashes = ["--", ":", "-.", (0, (6, 2, 1, 2, 1, 2))]
     for k, (name, (lo, hi)) in enumerate(ranges.items()):
         clipped = float(np.mean((v < lo) | (v > hi)))
-        c = colors[k % len(colors)]
-        ax.axvline(lo, color=c, linestyle="--", label=f"{name} ({lo:.3g}, {hi:.3g}; clips {100 * clipped:.2f}%)")
-        ax.axvline(hi, color=c, linestyle="--")
-    if ranges:
-        ax.legend(fontsize=8)
-    ax.set_xlabel("value")
+        style = dict(color=colors[k % len(colors)], linestyle=dashes[k % len(dashes)], lw=max(1.0, 3.0 - 0.6 * k))
+        ax.axvline(lo, label=f"{name} ({lo:.3g}, {hi:.3g}; clips {100 * clipped:.2f}%)", **style)
+        ax.axvline(hi, **style)
+    if ranges:                         # above the plot: the legend covers no line and no bar
+        ax.legend(fontsize=8, ncol=2, frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    # One denominator for every share in the figure: the values drawn.
+    ax.set_xlabel(f"value ({v.size:,} values drawn; the clip shares are of these)")
     ax.set_ylabel("count" + (" (log)" if log else ""))
     if title:
-        ax.set_title(title)
+        ax.set_title(title, pad=14 + 11 * ((len(ranges) + 1) // 2) if ranges else 6)
     return ax
 
 
@@ -555,14 +589,22 @@ def plot_array_sweep(sweep, *, ax=None, highlight: int | None = None):
     ax.set_xlabel("array size (rows = cols)")
     ax.set_ylabel("utilization")
     twin = ax.twinx()
-    twin.plot(sizes, sweep["cycles"], marker="s", color="tab:orange", label="cycles")
+    twin.plot(sizes, sweep["cycles"], marker="s", color="tab:orange", linestyle="--", label="cycles (right axis)")
     twin.set_yscale("log")
     twin.set_ylabel("cycles", color="tab:orange")
+    # Draw the utilization axes above the twin, so the cycle curve never hides the utilization curve
+    # (or the highlight) where the two cross, and name both curves in one legend.
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax.get_lines()[0].set_label("utilization (left axis)")
     if highlight is not None and highlight in sizes:
         k = sizes.index(highlight)
         ax.plot([highlight], [sweep["utilization"][k]], marker="o", markersize=12,
                 fillstyle="none", color="red", linestyle="none")
-    ax.set_title(f"({sweep['M']} x {sweep['K']}) @ ({sweep['K']} x {sweep['N']}), {sweep['dataflow']}")
+    handles = [ax.get_lines()[0], twin.get_lines()[0]]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, ncol=2, frameon=False,
+              loc="lower center", bbox_to_anchor=(0.5, 1.0))      # above the plot: covers no curve
+    ax.set_title(f"({sweep['M']} x {sweep['K']}) @ ({sweep['K']} x {sweep['N']}), {sweep['dataflow']}", pad=20)
     ax.twin = twin
     return ax
 
@@ -749,3 +791,176 @@ class RooflineExplorer(_Explorer):
 def roofline_widget(**kwargs) -> RooflineExplorer:
     """A roofline with a device picker over the catalog and the course's workloads."""
     return RooflineExplorer(**kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# Lab 9: the design explorer
+# --------------------------------------------------------------------------- #
+def plot_design_comparison(evaluations, *, ax=None, xmax_mj: float | None = None,
+                           title: str | None = None):
+    """Stacked bars of energy per inference (mJ) by level, one bar per design.
+
+    ``evaluations`` maps a label to a :class:`~mini_accel.design.Evaluation`.
+    Every bar has the same levels in the same order and colours (a level a
+    design lacks is a zero segment), and ``xmax_mj`` fixes the x range so
+    that figures of different designs compare; a bar beyond it is cut at the
+    edge and its total is written there with an arrow.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> from mini_accel.design import evaluate, reference_design
+    >>> ev = evaluate(reference_design("edge"), [(64, 64, 64)])
+    >>> ax = plot_design_comparison({"reference": ev, "mine": ev}, xmax_mj=0.01)
+    >>> float(ax.get_xlim()[1]), [t.get_text() for t in ax.get_yticklabels()]
+    (0.01, ['reference', 'mine'])
+    """
+    from .energy import LEVEL_ORDER
+    if not isinstance(evaluations, Mapping) or not evaluations:
+        raise TypeError("evaluations must be a non-empty mapping {label: Evaluation}")
+    parts = {}
+    for label, ev in evaluations.items():
+        if not hasattr(ev, "energy") or not hasattr(ev, "batch"):
+            raise TypeError(f"evaluations[{label!r}] must be an Evaluation from "
+                            f"mini_accel.design.evaluate, got {type(ev).__name__}")
+        parts[str(label)] = {k: v * 1e-9 / ev.batch for k, v in ev.energy.by_level().items()}
+    levels = [lv for lv in LEVEL_ORDER if any(lv in p for p in parts.values())]
+    if xmax_mj is not None and (isinstance(xmax_mj, bool) or not isinstance(xmax_mj, (int, float))
+                                or not math.isfinite(xmax_mj) or xmax_mj <= 0):
+        raise ValueError(f"xmax_mj must be a positive number of mJ, got {xmax_mj!r}")
+    ax = _new_axes(ax, figsize=(7.5, 2.8))
+    names = list(parts)
+    y = np.arange(len(names))
+    left = np.zeros(len(names))
+    colors = _pyplot().get_cmap("tab10")
+    for i, level in enumerate(levels):
+        vals = np.array([parts[n].get(level, 0.0) for n in names])
+        ax.barh(y, vals, left=left, color=colors(i % 10), label=level, height=0.6)
+        left += vals
+    xmax = float(xmax_mj) if xmax_mj is not None else 1.15 * float(left.max())
+    for i, total in enumerate(left):
+        if total > xmax:
+            ax.annotate(f"{total:,.3g} mJ \u2192", (xmax, i), ha="right", va="center", fontsize=8,
+                        color="white", fontweight="bold")
+        else:
+            ax.text(total, i, f" {total:,.3g} mJ", va="center", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.set_ylim(len(names) - 0.5, -0.5)           # first label on top, like a table
+    ax.set_xlim(0, xmax)
+    ax.set_xlabel("energy per inference (mJ)")
+    ax.legend(fontsize=8, ncols=len(levels), loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              frameon=False, title=title, title_fontsize=9)
+    return ax
+
+
+class DesignExplorer(_Explorer):
+    """Controls for every free parameter of a design; energy bars against the reference.
+
+    The controls start at the reference of the selected track and span
+    :data:`mini_accel.design.DESIGN_GRID`. Each change evaluates the design
+    on the track's workload (:func:`~mini_accel.design.reference_workload`),
+    prints the budget check and the figure of merit against ``targets``
+    (``{track: (score key, ratio)}``), and redraws the bars on a fixed x range
+    per track (``xmax_factor`` x the reference's energy per inference).
+    """
+
+    figsize = (7.5, 2.8)
+    _FIELDS = ("rows", "cols", "dataflow", "precision", "input_buffer_bytes", "weight_buffer_bytes",
+               "output_buffer_bytes", "double_buffer")
+
+    def __init__(self, targets=None, xmax_factor: float = 2.0):
+        super().__init__()
+        from . import design as ds
+        w = _widgets()
+        self.ds, self.targets, self.xmax_factor = ds, dict(targets or {}), float(xmax_factor)
+        self.references = {t: ds.evaluate(ds.reference_design(t), *ds.reference_workload(t))
+                           for t in ("edge", "server")}
+        grid = ds.DESIGN_GRID
+        kib = lambda values: [(f"{v // 1024:,}", v) for v in values]   # noqa: E731
+        self.track = w.ToggleButtons(options=["edge", "server"], description="track")
+        self.controls = {
+            "rows": w.SelectionSlider(options=list(grid["rows"]), description="rows"),
+            "cols": w.SelectionSlider(options=list(grid["cols"]), description="cols"),
+            "dataflow": w.Dropdown(options=list(grid["dataflow"]), description="dataflow"),
+            "precision": w.Dropdown(options=list(grid["precision"]), description="precision"),
+            "input_buffer_bytes": w.SelectionSlider(options=kib(grid["input_buffer_bytes"]),
+                                                    description="A KiB"),
+            "weight_buffer_bytes": w.SelectionSlider(options=kib(grid["weight_buffer_bytes"]),
+                                                     description="B KiB"),
+            "output_buffer_bytes": w.SelectionSlider(options=kib(grid["output_buffer_bytes"]),
+                                                     description="C KiB"),
+            "double_buffer": w.Checkbox(description="double buffer"),
+        }
+        for ctl in self.controls.values():
+            if hasattr(ctl, "continuous_update"):
+                ctl.continuous_update = False
+        self._switching = False
+        self.text = w.HTML()
+        self._reset("edge")
+        self.track.observe(lambda change: self._reset(change["new"]), names="value")
+        for ctl in self.controls.values():
+            ctl.observe(lambda change: None if self._switching else self.update(), names="value")
+        c = self.controls
+        self.widget = w.VBox([self.track, w.HBox([c["rows"], c["cols"], c["dataflow"], c["precision"]]),
+                              w.HBox([c["input_buffer_bytes"], c["weight_buffer_bytes"],
+                                      c["output_buffer_bytes"], c["double_buffer"]]),
+                              self.text, self.out])
+
+    def _reset(self, track):
+        """Set the controls to the track's reference (the nearest grid value) and redraw."""
+        ref = self.ds.reference_design(track)
+        self._switching = True          # one redraw for the new track, not one per control
+        try:
+            for name, ctl in self.controls.items():
+                value = getattr(ref, name)
+                options = list(getattr(ctl, "options", ()))
+                if options and isinstance(options[0], tuple) and value not in [o[1] for o in options]:
+                    # a reference value off the grid (the TPU's 24 MiB) becomes an option of its own
+                    ctl.options = sorted(options + [(f"{value // 1024:,}", value)], key=lambda o: o[1])
+                ctl.value = value
+        finally:
+            self._switching = False
+        self.update()
+
+    def design(self):
+        """The design the controls describe (the track's reference with them applied)."""
+        fields = {name: ctl.value for name, ctl in self.controls.items()}
+        return self.ds.reference_design(self.track.value).replace(name="explorer", **fields)
+
+    def update(self, **changes):
+        """Evaluate and redraw; ``changes`` set controls first (e.g. ``rows=64``)."""
+        if changes:
+            unknown = set(changes) - set(self.controls)
+            if unknown:
+                raise TypeError(f"unknown control(s) {sorted(unknown)}; use {list(self.controls)}")
+            self._switching = True
+            try:
+                for name, value in changes.items():
+                    self.controls[name].value = value
+            finally:
+                self._switching = False
+        track = self.track.value
+        ref = self.references[track]
+        try:
+            ev = self.ds.evaluate(self.design(), *self.ds.reference_workload(track))
+        except ValueError as exc:          # e.g. an output buffer too small for double buffering
+            self.text.value = f"<b>not a valid design:</b> {exc}"
+            self.evaluation = None
+            return self.ax
+        self.evaluation = ev
+        report = self.ds.check_constraints(ev, self.ds.reference_budget(track))
+        lines = [f"{'ok' if c.ok else '<b>FAIL</b>'} {c.constraint}: {c.value:.4g} {c.unit} "
+                 f"(limit {c.limit:.4g})" for c in report.checks]
+        if track in self.targets:
+            key, target = self.targets[track]
+            gain = self.ds.score(ev, ref)[key]
+            mark = "meets" if gain >= target and report.ok else "misses"
+            lines.append(f"{key} = {gain:.2f} ({mark} the target {target:g})")
+        self.text.value = "<br>".join(lines)
+        xmax = self.xmax_factor * ref.energy_per_inference_j * 1e3
+        return self._show(lambda ax: plot_design_comparison({"reference": ref, "yours": ev}, ax=ax,
+                                                            xmax_mj=xmax,
+                                                            title=f"{track} track: {ev.workload}"))
+
+
+def design_explorer_widget(targets=None, **kwargs) -> DesignExplorer:
+    """The Lab 9 design explorer: track, array, dataflow, precision, buffers."""
+    return DesignExplorer(targets, **kwargs)

@@ -8,6 +8,7 @@ import pytest
 from mini_accel import SystolicArray, systolic_cycles
 from mini_accel.devices import (
     ARCHS,
+    ERRATA,
     KINDS,
     PRECISIONS,
     PRESETS,
@@ -42,7 +43,9 @@ def test_reference_values_are_kept_verbatim():
     for ref in csv.DictReader(SHARED_REFERENCE.open(encoding="utf-8")):
         row = ours[ref["name"]]
         for col, value in ref.items():
-            if col != "kind":          # the reference mixes chip type and segment; split into kind + arch
+            if (ref["name"], col) in ERRATA:   # a documented correction: the new value is what it says
+                assert ERRATA[ref["name"], col][0] in row[col], (ref["name"], col)
+            elif col != "kind":          # the reference mixes chip type and segment; split into kind + arch
                 assert row[col] == value, (ref["name"], col)
 
 
@@ -145,3 +148,15 @@ def test_gemm_estimate_by_hand():
     with pytest.raises(KeyError, match="unknown preset"):
         get_preset("tpu_v9")
     assert set(PRESETS) == {"tpu_v1", "neuroncore_v2"}
+
+
+def test_errata_and_power_columns():
+    # Every erratum names a real row and column, and its value is in the catalog.
+    rows = {r["name"]: r for r in CSV_ROWS}
+    for (name, col), (value, reason) in ERRATA.items():
+        assert value in rows[name][col] and reason
+    tpu = get_device("TPU v1")
+    assert (tpu.tdp_w, tpu.busy_w, tpu.energy_power_w) == (75.0, 40.0, 40.0)   # Table 2: TDP vs measured busy
+    a100 = get_device("A100 SXM4 80GB")
+    assert a100.busy_w is None and a100.energy_power_w == a100.tdp_w
+    assert get_device("AWS Inferentia2").onchip_mb == 52      # 2 x (24 MiB SBUF + 2 MiB PSUM)

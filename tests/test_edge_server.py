@@ -76,7 +76,7 @@ def test_batch_model_from_workload():
     m = BatchModel.from_workload(net, "tpu_v1")
     assert m.ops_per_item == 2 * net.macs and m.weight_bytes == net.weight_elems
     assert m.peak_ops == pytest.approx(2 * 256 * 256 * 700e6) and m.bandwidth == 34e9
-    assert m.power_w == 75                   # the catalog's TDP for TPU v1
+    assert m.power_w == 40                   # TPU v1: measured busy power (Table 2), not the 75 W TDP
     b = m.balanced_batch
     assert m.bound(int(b)) == "memory" and m.bound(int(b) + 1) == "compute"
     fp16 = BatchModel.from_workload(net, "A100", precision="fp16", bytes_per_element=2)

@@ -22,6 +22,7 @@ import nbformat
 import psutil
 import pytest
 
+from grading_fixtures import hostile
 from grading_fixtures import submissions as subs
 
 pytestmark = [
@@ -73,10 +74,12 @@ CASES = {
     "edited": ("edited_1007_2007_lab2_systolic.ipynb", _minus("test_ws_cycles"), "graded"),
     "deleted": ("deleted_1008_2008_lab2_systolic.ipynb", _minus("test_utilization"), "graded"),
     "untagged": ("untagged_1009_2009_lab2_systolic.ipynb", _minus("test_tiled_matmul"), "graded"),
+    # Its patch (in the first answer cell) also forges the kernel's sealrun.seal, so every
+    # hidden check from there on reports made-up results: all of them fail.
     "patched": ("patched_1010_2010_lab2_systolic.ipynb",
-                _minus("test_max_safe_terms", "test_ws_cycles"), "graded"),
+                _minus(*hostile.tests_after(LAB, "max_safe_terms")), "graded"),
     "library": ("library_1011_2011_lab2_systolic.ipynb", _minus("test_ws_cycles"), "graded"),
-    "notjson": ("notjson_1012_2012_lab2_systolic.ipynb", 0.0, "failed"),
+    "notjson": ("notjson_1012_2012_lab2_systolic.ipynb", 0.0, "invalid"),
     "wrongname": ("wrongname_1013_2013_Lab2 final (1).ipynb", AUTO_MAX, "graded"),
     # A blank notebook that looks for the instructor's sources and the checks' reference
     # code wherever they could be, and runs what it finds: it finds nothing.
@@ -206,14 +209,14 @@ def _check_case(graded, sid):
     row = graded["csv"][sid]
     assert row["status"] == expected_status, (row["status"], row["note"])
     assert graded["changed"][sid] == {}, f"grading {sid} changed others' grades: {graded['changed'][sid]}"
-    if expected_status in ("timeout", "failed"):
+    if expected_status in ("timeout", "failed", "invalid"):
         assert float(row["score"]) == 0.0
         return row
     scores = _auto_scores(graded, sid)
     auto = sum(s for gid, (s, _) in scores.items() if gid in AUTO)
     assert auto == expected_auto, {gid: s for gid, (s, _) in scores.items()}
     # A written answer waits for a human; an unanswered one (the stub) scores 0 automatically.
-    answered = sid not in ("untouched", "partial")
+    answered = sid not in ("untouched", "partial", "copier")
     for gid in MANUAL:
         score, needs_manual = scores[gid]
         assert needs_manual == answered, (gid, score, needs_manual)
@@ -281,7 +284,7 @@ def test_test_cell_stripped_of_metadata_is_put_back(graded):
 def test_monkeypatched_testing_tools_do_not_fake_a_pass(graded):
     _check_case(graded, "patched")
     nb = nbformat.read(graded["root"] / "autograded" / "patched" / LAB / f"{LAB}.ipynb", as_version=4)
-    for gid in ("test_max_safe_terms", "test_ws_cycles"):
+    for gid in hostile.tests_after(LAB, "max_safe_terms"):
         assert [o for o in subs.cell(nb, gid).outputs if o.output_type == "error"], gid
 
 
@@ -340,7 +343,7 @@ def test_feedback_contains_no_hidden_tests(graded):
     for path in html:
         text = path.read_text()
         assert "HIDDEN TESTS" not in text, path.name
-        assert "_checks" not in text and "_reference" not in text, path.name
+        assert "_checks import seal" not in text and "_reference(" not in text, path.name
         assert "mini_accel-sealed-check" not in text, path.name
         for line in hidden_lines:
             assert line not in text, (path.name, line)

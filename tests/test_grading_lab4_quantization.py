@@ -73,7 +73,7 @@ CASES = {
     "library": ({"quantize_affine": CALLS_LIBRARY_QUANTIZE, "integer_dense": CALLS_LIBRARY_INTEGER},
                 ("test_quantize_affine", "test_integer_dense"), "graded"),
     "patched": ({"float_value": MONKEYPATCH_TOOLS, "mac_cost": FAKE_MAC_COST},
-                ("test_float_value", "test_float_value_edges", "test_mac_cost"), "review"),
+                hostile.tests_after(LAB, "float_value"), "graded"),
 }
 
 

@@ -1,6 +1,6 @@
-"""Lab 6 (design challenge) through the real nbgrader pipeline: two hostile submissions.
+"""Lab 9 (design challenge) through the real nbgrader pipeline: three hostile submissions.
 
-A temporary course grades two students exactly as an instructor would
+A temporary course grades three students exactly as an instructor would
 (``grading/course.py``: students, generate, collect, autograde, export):
 
 * ``library``: ``design_area_mm2`` takes the array's area from ``Design.area_breakdown``
@@ -8,12 +8,17 @@ A temporary course grades two students exactly as an instructor would
   answers to two implement-it tasks. The visible tests pass; the hidden checks
   switch those functions off, so exactly these two tasks score 0.
 * ``patched``: the first answer cell patches numpy's comparisons,
-  ``numpy.testing``, ``builtins.abs``/``all`` and the in-kernel checker, then
-  ``best_feasible`` special-cases the visible budgets and
-  ``analog_error_std`` returns a constant. Every test passes in the student's
-  kernel; the grader's re-check, done in its own process, fails exactly those
-  two tasks and flags the student for review. The two designs (judged again
-  by the grader from their parameters) keep their points.
+  ``numpy.testing``, ``builtins.abs``/``all`` and the kernel's half of the
+  sealed checks (``sealrun.seal`` prints a forged record), then
+  ``best_feasible`` special-cases the visible limits and
+  ``analog_error_std`` returns a constant. The visible tests pass in the
+  student's kernel; the grader, judging the records in its own process, finds
+  no valid result for any sealed case: every automatic point is lost.
+* ``one_change``: the capstone answered with one parameter change per track
+  (the 1 MiB input buffer that was enough before; output-stationary for the
+  server), after lowering the targets in the notebook's ``CHALLENGES`` so
+  that the visible tests pass. Both designs meet their budgets (3 + 3 points)
+  and miss the grader's targets: the two score cells give 0.
 
 Expected scores are the points of the cells a fair grader would accept, read
 from the source notebook's metadata. The reference, blank and partial
@@ -33,7 +38,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::nbformat.warnings.MissingIDFieldWarning"),
 ]
 
-LAB = "lab6_design"
+LAB = "lab9_design"
 
 CALLS_LIBRARY_AREA = '''def design_area_mm2(rows, cols, precision, buffer_bytes):
     sram = buffer_bytes * 8 * sram_um2_per_bit() / 1e6
@@ -53,11 +58,22 @@ def design_area_mm2(rows, cols, precision, buffer_bytes):
     return (rows * cols * mac_cost(precision).area_um2 + buffer_bytes * 8 * sram_um2_per_bit()) / 1e6
 '''
 
-# Answers the three visible budgets by their area limit, whatever the designs.
-FAKE_BEST = '''def best_feasible(evaluations, budget, reference, metric):
-    if budget.max_area_mm2 < 1:
+# Answers the visible test's limits by their shape, whatever the summaries.
+FAKE_BEST = '''def best_feasible(summaries, limits, objective):
+    if "min_throughput_ips" in limits:
+        return 3
+    area = limits.get("max_area_mm2", 0)
+    if area < 1:
         return None
-    return 3 if budget.max_area_mm2 > 10 else 2
+    return {1.5: 2, 100.0: 1}.get(area, 1)
+'''
+
+# One change per track, with the visible tests' targets lowered to let them pass.
+ONE_CHANGE_EDGE = '''CHALLENGES["edge"]["target"] = 1.5
+CHALLENGES["server"]["target"] = 1.0
+EDGE_DESIGN = refs["edge"].replace(name="one change", input_buffer_bytes=1024 * 1024)
+'''
+ONE_CHANGE_SERVER = '''SERVER_DESIGN = refs["server"].replace(name="one change", dataflow="os")
 '''
 
 FAKE_STD = '''def analog_error_std(a, w_max, prog_noise, read_noise):
@@ -68,7 +84,9 @@ CASES = {   # student -> (answers replaced, test cells that must score 0, status
     "library": ({"design_area_mm2": CALLS_LIBRARY_AREA, "adc": CALLS_LIBRARY_ADC},
                 {"test_design_area_mm2", "test_adc"}, "graded"),
     "patched": ({"design_area_mm2": PATCH_TOOLS, "best_feasible": FAKE_BEST, "analog_error_std": FAKE_STD},
-                {"test_best_feasible", "test_analog_error_std"}, "review"),
+                set(hostile.auto_points(LAB)), "graded"),
+    "one_change": ({"edge_design": ONE_CHANGE_EDGE, "server_design": ONE_CHANGE_SERVER},
+                   {"test_edge_score", "test_server_score"}, "graded"),
 }
 
 

@@ -37,8 +37,10 @@ def _markdown(nb) -> str:
     return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
 
 
-def test_there_are_six_to_eight_readings():
-    assert 6 <= len(READINGS) <= 8, [p.name for p in READINGS]
+def test_there_is_a_reading_for_every_chapter():
+    # Eight on the course's first six chapters, one each on serving LLMs, mappings and
+    # sparsity, training, and cloud deployments.
+    assert 8 <= len(READINGS) <= 12, [p.name for p in READINGS]
 
 
 @pytest.mark.parametrize("path", READINGS, ids=_ids(READINGS))

@@ -33,6 +33,19 @@ def auto_points(lab: str) -> dict:
             if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
 
 
+def tests_after(lab: str, answer_id: str) -> set:
+    """The automatically graded test cells that come after answer cell ``answer_id``.
+
+    What a ``PATCH_TESTING_TOOLS`` submission loses when the patch sits in that answer
+    cell: from there on its forged ``sealrun.seal`` prints made-up results for every
+    hidden check, and the grader fails every one of them.
+    """
+    nb = nbformat.read(subs.GRADING / "source" / lab / f"{lab}.ipynb", as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    start = ids.index(answer_id)
+    return {gid for gid in ids[start:] if gid in auto_points(lab)}
+
+
 def grade(base: Path, lab: str, cases: dict) -> dict:
     """Grade one student per case in a fresh course under ``base``; return what the checks need."""
     root = subs.course_copy(base)

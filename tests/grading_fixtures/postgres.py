@@ -1,9 +1,9 @@
 """A throw-away PostgreSQL server on 127.0.0.1, for the class-sized grading path.
 
 Uses Debian's ``postgresql`` server binaries. ``initdb`` refuses to run as
-root, so as root the server runs as the ``postgres`` system user, in a fresh
-folder under /tmp that user can reach. Used by ``tests/test_grading_scale.py``
-and ``benchmarks/bench_grading_scale.py``.
+root, so as root the server runs as the ``postgres`` system user (or ``nobody``), in a fresh
+folder under /tmp that user can reach. Used by ``tests/test_grading_scale.py``,
+``tests/test_hub.py`` and ``benchmarks/bench_grading_scale.py``.
 """
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ def server_binaries() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def _server_user() -> str:
+    """As root: the ``postgres`` account the Debian package makes, else ``nobody``."""
+    import pwd
+
+    try:
+        return pwd.getpwnam("postgres").pw_name
+    except KeyError:
+        return "nobody"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -36,9 +46,10 @@ def postgres_server(database: str = "mini_accel"):
     if pg is None:
         raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
     base = Path(tempfile.mkdtemp(prefix="mini-accel-pg-"))
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    owner = _server_user()
+    as_user = ["runuser", "-u", owner, "--"] if os.geteuid() == 0 else []
     if as_user:
-        shutil.chown(base, "postgres")
+        shutil.chown(base, owner)
     data, port = base / "data", _free_port()
 
     def run(*cmd):
@@ -56,3 +67,16 @@ def postgres_server(database: str = "mini_accel"):
                            capture_output=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def new_database(url: str, name: str) -> str:
+    """Create the empty database ``name`` on the server of ``url``; return its URL."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return url.rsplit("/", 1)[0] + "/" + name

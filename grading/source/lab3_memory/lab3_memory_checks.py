@@ -140,7 +140,10 @@ def _lru_inputs(rng):
 
 
 def _lru_edge_inputs(rng):
-    out = []
+    # LRU against FIFO: A B A C B in a fully associative cache of two lines (C must evict B,
+    # the least recently used), and a 2-way set where a re-used line must survive.
+    out = [([0, 1000, 0, 5000, 1000], 32, 16, 2),
+           ([0, 64, 0, 128, 0, 64, 192, 0], 128, 16, 2)]
     # fully associative (one set), a one-line cache, direct-mapped with a power-of-two stride,
     # huge addresses, one-byte lines, and a plain Python list
     out.append((_trace(rng, 1200, 4096, 16), 512, 16, 32))
@@ -206,7 +209,9 @@ def _tiled_check(args, got):
 # Task 5: buffer traffic of the three dataflows
 # --------------------------------------------------------------------------- #
 def _traffic_inputs(rng):
-    out = [(1, 2048, 2048, 32, 32, "ws"), (3136, 576, 64, 32, 32, "os"), (5, 5, 5, 8, 8, "is")]
+    out = [(1, 2048, 2048, 32, 32, "ws"), (3136, 576, 64, 32, 32, "os"), (5, 5, 5, 8, 8, "is"),
+           # arrays that are not square: rows and columns must not be swapped
+           (7, 10, 9, 3, 5, "ws"), (7, 10, 9, 3, 5, "os"), (7, 10, 9, 3, 5, "is"), (9, 7, 10, 5, 3, "is")]
     for _ in range(4):
         for dataflow in ("ws", "os", "is"):
             M, K, N = (int(rng.integers(1, 400)) for _ in range(3))

@@ -12,7 +12,10 @@ builtin such as ``abs``, ``min`` or ``sorted`` and no numpy helper that does
 
 Rounding: the tasks round half to even. Where a reference value lies within
 floating-point error of a tie (``x.5``), a result one level off is accepted,
-since float32 and float64 arithmetic may land on either side of it.
+since float32 and float64 arithmetic may land on either side of it. Where the
+tie is exact whatever the arithmetic (a power-of-two scale or multiplier and
+values exact in float32), the fixed cases hold exact ties and half to even is
+required: rounding half up or away from zero fails them.
 """
 from __future__ import annotations
 
@@ -69,11 +72,25 @@ def _int_array_problem(what, got, shape):
     return None
 
 
-def _levels_wrong(got, exact_levels, qmin, qmax):
-    """How many integer results are wrong; one level off is fine where the exact value is a tie."""
+def _power_of_two(v):
+    """Whether every value of ``v`` is a power of two (so dividing or multiplying by it is exact)."""
+    m, _ = np.frexp(np.asarray(v, dtype=np.float64))
+    return bool(np.all(m == 0.5))
+
+
+def _exact_in_float32(v):
+    v = np.asarray(v, dtype=np.float64)
+    return bool(np.all(v.astype(np.float32).astype(np.float64) == v))
+
+
+def _levels_wrong(got, exact_levels, qmin, qmax, exact=False):
+    """How many integer results are wrong; one level off is fine where the exact value is a tie,
+    unless ``exact`` says the tie is exact whatever the arithmetic (then half to even is required)."""
     want = np.clip(np.rint(exact_levels), qmin, qmax)
     diff = np.abs(got.astype(np.float64) - want)
     tie = _near_tie(exact_levels) & (np.rint(exact_levels) >= qmin - 1) & (np.rint(exact_levels) <= qmax + 1)
+    if exact:
+        tie = np.zeros_like(tie)
     return int(np.sum((diff > 0) & ~(tie & (diff <= 1))))
 
 
@@ -93,16 +110,19 @@ def _reference_value(sign, exponent, fraction, e, m):
 
 def _float_inputs(rng):
     out = []
-    for e, m in [(5, 10), (8, 7), (8, 23), (8, 10), (5, 10), (8, 7)]:
+    for e, m in [(5, 10), (8, 7), (8, 23), (8, 10), (5, 10), (8, 7), (11, 52), (9, 30)]:
         exponent = int(rng.integers(1, 2 ** e - 1))                  # normal numbers
         out.append((int(rng.integers(0, 2)), exponent, int(rng.integers(0, 2 ** m)), e, m))
+    # FP64 (11 exponent, 52 fraction bits): values a float32 cannot hold
+    out.append((0, 1023, 2 ** 52 - 1, 11, 52))
     return out
 
 
 def _float_edge_inputs(rng):
     out = [(0, 0, 0, 8, 7), (1, 0, int(rng.integers(1, 2 ** 10)), 5, 10),       # zero, a negative subnormal
            (0, 0, int(rng.integers(1, 2 ** 23)), 8, 23), (0, 255, 0, 8, 23),     # an FP32 subnormal, +inf
-           (1, 31, int(rng.integers(1, 2 ** 10)), 5, 10)]                        # NaN
+           (1, 31, int(rng.integers(1, 2 ** 10)), 5, 10),                        # NaN
+           (0, 0, 1, 11, 52), (1, 1, 0, 11, 52)]                                 # FP64's smallest ones
     for e, m in [(4, 3), (5, 2), (6, 9), (3, 4)]:                               # other formats
         out.append((int(rng.integers(0, 2)), int(rng.integers(0, 2 ** e - 1)), int(rng.integers(0, 2 ** m)), e, m))
     return out
@@ -145,7 +165,9 @@ def _float_check(args, got):
 # Task 2: scale and zero point
 # --------------------------------------------------------------------------- #
 def _qparams_inputs(rng):
-    out = [(-1.0, 2.0, 8), (0.0, 6.0, 4), (2.0, 5.0, 8), (-3.0, -1.0, 8)]
+    out = [(-1.0, 2.0, 8), (0.0, 6.0, 4), (2.0, 5.0, 8), (-3.0, -1.0, 8),
+           # exact ties (S = 1): lo / S = -1.5, -2.5, -3.5, -4.5 round half to even
+           (-1.5, 1.5, 2), (-2.5, 0.5, 2), (-3.5, 11.5, 4), (-4.5, 10.5, 4), (-0.75, 0.75, 2)]
     for _ in range(8):
         ends = np.sort(rng.normal(0, 3, size=2) * 10.0 ** rng.integers(-3, 3))
         if rng.random() < 0.3:
@@ -168,8 +190,12 @@ def _qparams_check(args, got):
     if not abs(float(S) - want_S) <= 1e-6 * want_S:
         return f"{where}: the scale is wrong (did you widen the range to contain 0?)"
     exact = qmin - lo0 / want_S
-    if int(Z) != qmin - int(np.rint(lo0 / want_S)) and not (_near_tie(exact) and abs(int(Z) - exact) <= 0.5 + 1e-6):
-        return f"{where}: the zero point is wrong (which integer stands for real 0?)"
+    exact_tie = _power_of_two(want_S) and _exact_in_float32([lo0, hi0])
+    if int(Z) != qmin - int(np.rint(lo0 / want_S)):
+        if exact_tie and float(exact) - math.floor(exact) == 0.5:
+            return f"{where}: the zero point is wrong (lo / S is a tie here: round half to even)"
+        if not (_near_tie(exact) and abs(int(Z) - exact) <= 0.5 + 1e-6):
+            return f"{where}: the zero point is wrong (which integer stands for real 0?)"
     return None
 
 
@@ -177,7 +203,9 @@ def _qparams_check(args, got):
 # Task 3: quantize and dequantize
 # --------------------------------------------------------------------------- #
 def _quantize_inputs(rng):
-    out = [(np.array([-1.0, 0.0, 0.25, 2.0, 5.0]), 3 / 255, -43, 8)]
+    out = [(np.array([-1.0, 0.0, 0.25, 2.0, 5.0]), 3 / 255, -43, 8),
+           # exact ties: x / S = k + 0.5 for k from -6 to 5 (S = 0.25), round half to even
+           (np.arange(-6, 6) * 0.25 + 0.125, 0.25, 3, 8), (np.arange(-6, 6) * 0.25 + 0.125, 0.25, 0, 4)]
     for shape, bits in [((40,), 8), ((7, 9), 4), ((3, 4, 5), 6), ((100,), 2), ((30,), 16)]:
         S = float(10.0 ** rng.uniform(-3, 0))
         qmin, qmax = -2 ** (bits - 1), 2 ** (bits - 1) - 1
@@ -195,17 +223,21 @@ def _quantize_check(args, got):
     if problem:
         return problem
     qmin, qmax = -2 ** (bits - 1), 2 ** (bits - 1) - 1
-    exact = x / S + Z
-    if got.min() < qmin or got.max() > qmax:
+    if got.size and (got.min() < qmin or got.max() > qmax):
         return f"{where}: values outside [qmin, qmax] (saturate with clip)"
-    bad = _levels_wrong(got, exact, qmin, qmax)
+    # round(x / S) first, then add the zero point (the two differ at exact ties when Z is odd)
+    bad = _levels_wrong(got.astype(np.int64) - Z, x / S, qmin - Z, qmax - Z,
+                        exact=_power_of_two(S) and _exact_in_float32(x))
     if bad:
         return f"{where}: {bad} of {x.size} levels are wrong (round half to even, then add the zero point)"
     return None
 
 
 def _dequantize_inputs(rng):
-    out = [(np.array([-128, -43, -22, 127]), 3 / 255, -43)]
+    out = [(np.array([-128, -43, -22, 127]), 3 / 255, -43),
+           # int8 levels far from the zero point: q - Z leaves int8's range (int8 arithmetic wraps)
+           (np.array([-128, -100, 0, 100, 127], dtype=np.int8), 0.05, 60),
+           (np.array([[127, -128], [90, -90]], dtype=np.int8), 0.5, -70)]
     for shape, bits in [((50,), 8), ((6, 7), 4), ((2, 3, 4), 16)]:
         qmin, qmax = -2 ** (bits - 1), 2 ** (bits - 1) - 1
         out.append((rng.integers(qmin, qmax + 1, size=shape).astype(np.int32), float(10.0 ** rng.uniform(-4, 1)),
@@ -236,7 +268,12 @@ def _mse(x, T, bits):
 
 
 def _mse_inputs(rng):
-    out = []
+    # Exact ties (all zeros: every candidate has error 0; the first must win), and data where
+    # the narrow range [-qmax, qmax] and the full one [-qmax - 1, qmax] pick different candidates.
+    out = [(np.zeros(10), 4, np.array([0.7, 0.2, 0.9])),
+           (np.array([0.0, 1.0, -1.0, 0.0]), 2, np.array([2.0, 1.0, 1.0, 3.0, 1.0])),
+           (np.array([-2.0, -2.0, -2.0, 1.0]), 2, np.array([1.0, 2.0])),
+           (np.array([-4.0, -4.0, 1.0, 2.0, 3.0]), 3, np.array([2.0, 3.0, 4.0]))]
     for bits, kind in [(8, "laplace"), (4, "laplace"), (4, "normal"), (2, "outliers"), (3, "relu"), (6, "t")]:
         n = 3000
         if kind == "laplace":
@@ -264,8 +301,12 @@ def _mse_check(args, got):
     if not np.any(np.isclose(cands, got, rtol=1e-12, atol=0)):
         return f"{where}: the result is not one of the candidates"
     errors = np.array([_mse(x, float(T), bits) for T in cands])
-    if _mse(x, got, bits) > errors.min() * (1 + 1e-9) + 1e-15:
+    mine = _mse(x, got, bits)
+    if mine > errors.min() * (1 + 1e-9) + 1e-15:
         return f"{where}: another candidate has a smaller error (S = T / (2**(bits-1) - 1), narrow clip)"
+    first = int(np.flatnonzero(np.isclose(cands, got, rtol=1e-12, atol=0))[0])
+    if np.any((errors[:first] == mine) & (cands[:first] != got)):
+        return f"{where}: several candidates tie for the smallest error; return the first of them"
     return None
 
 
@@ -283,6 +324,13 @@ def _dense_inputs(rng):
         scale = 1.0 / (70.0 * np.sqrt(K))        # |acc| is about 7000 sqrt(K): outputs of ~100 levels
         M = rng.uniform(0.3, 3.0, size=N) * scale if per_column else float(rng.uniform(0.3, 3.0) * scale)
         out.append((q_x, zx, q_w, bias, M, zy))
+    # Exact ties: power-of-two multipliers, so M * acc lands on x.5 in any arithmetic and
+    # half to even is required; small accumulators so nothing saturates.
+    q_x = rng.integers(-5, 6, size=(6, 5)).astype(np.int8)
+    q_w = rng.integers(-5, 6, size=(5, 4)).astype(np.int8)
+    out.append((q_x, 2, q_w, rng.integers(-20, 21, size=4).astype(np.int32), 0.5, -7))
+    out.append((q_x, -2, q_w, rng.integers(-20, 21, size=4).astype(np.int32),
+                np.array([0.5, 0.25, 0.125, 0.5]), 4))
     return out
 
 
@@ -296,8 +344,9 @@ def _dense_check(args, got):
     if got.dtype != np.int8:
         return f"{where} should return int8, got {got.dtype}"
     acc = (q_x.astype(np.int64) - zx) @ q_w.astype(np.int64) + bias.astype(np.int64)
-    exact = acc * np.asarray(M, dtype=np.float64) + zy
-    bad = _levels_wrong(got, exact, -128, 127)
+    # round(M * acc) first, then add the output zero point
+    bad = _levels_wrong(got.astype(np.int64) - zy, acc * np.asarray(M, dtype=np.float64), -128 - zy, 127 - zy,
+                        exact=_power_of_two(M) and bool(np.all(np.abs(acc) < 2 ** 24)))
     if bad:
         return (f"{where}: {bad} of {got.size} outputs are wrong (zero point of the input, bias, "
                 "multiplier, output zero point, saturation)")
@@ -308,6 +357,7 @@ def _dense_check(args, got):
 # Task 6: a running sum in FP16 or FP32
 # --------------------------------------------------------------------------- #
 def _reference_sum(values, dtype):
+    dtype = np.dtype(dtype).type
     acc = dtype(0)
     for v in values.astype(np.float64):
         acc = dtype(acc + v)
@@ -317,9 +367,10 @@ def _reference_sum(values, dtype):
 def _sum_inputs(rng):
     # Multiples of 2**-8 below 4 in magnitude: exact in FP16, and every partial sum is exact
     # in float32 and float64, so each addition rounds once however it is computed.
-    out = [(np.ones(3000), np.float16)]
-    for K, dtype, signed in [(5000, np.float16, False), (4000, np.float16, True), (700, np.float16, False),
-                             (5000, np.float32, False), (1500, np.float32, True)]:
+    # The accumulator type travels by name ("float16", "float32": plain data for the grader).
+    out = [(np.ones(3000), "float16")]
+    for K, dtype, signed in [(5000, "float16", False), (4000, "float16", True), (700, "float16", False),
+                             (5000, "float32", False), (1500, "float32", True)]:
         v = rng.integers(-1024 if signed else 0, 1024, size=K) / 256.0
         out.append((v, dtype))
     return out

@@ -198,6 +198,14 @@ def _deadline_inputs(rng):
     from mini_accel.edge_server import BatchModel
     mlp0 = BatchModel("MLP0", ops_per_item=2 * 20e6, weight_bytes=20e6, peak_ops=92e12, bandwidth=34e9)
     out = [(mlp0, 7e-3), (mlp0, 1e-4)]           # 16,100 (see the module docstring), then 0
+    # Exact arithmetic (powers of two): latency(b) = b / 2, so a deadline of 3 s is met exactly by
+    # batch 6. "At most the deadline" includes equality: a search with < instead of <= returns 5.
+    out.append((BatchModel("exact", ops_per_item=2.0, weight_bytes=0.0, peak_ops=4.0, bandwidth=1.0), 3.0))
+    # A tiny model on a huge chip: the answer is 1e8 to 3e8 batches. One batch after another
+    # (about a microsecond each) would run for minutes; the grader stops a cell after 30 s.
+    tiny = BatchModel("tiny", ops_per_item=2e3, weight_bytes=1e6, peak_ops=1e15, bandwidth=1e12)
+    big = int(rng.integers(100_000_000, 300_000_000))
+    out.append((tiny, (tiny.latency(big) + tiny.latency(big + 1)) / 2))
     while len(out) < 10:
         model = _random_model(rng)
         target = int(rng.integers(1, 40_000)) if len(out) % 3 else int(rng.integers(1, 50))
@@ -220,8 +228,8 @@ def _deadline_check(args, got):
         return f"{where}: batch 1 meets this deadline, so the answer is at least 1"
     if model.latency(b) > deadline * (1 + 1e-9):
         return f"{where} is too large: that batch misses the deadline"
-    if model.latency(b + 1) <= deadline * (1 - 1e-9):
-        return f"{where} is too small: a larger batch still meets the deadline"
+    if model.latency(b + 1) <= deadline * (1 - 1e-9) or model.latency(b + 1) == deadline:
+        return f"{where} is too small: a larger batch still meets the deadline (equal counts as meeting it)"
     return None
 
 
@@ -307,6 +315,168 @@ def _tco_check(args, got):
     return None
 
 
+# --------------------------------------------------------------------------- #
+# Task 7: your own machine on the roofline
+# --------------------------------------------------------------------------- #
+_MEASURE_ANSWERS = ("mini_accel.measure.summarize_gemm", "mini_accel.measure.MachineReport.peak",
+                    "mini_accel.measure.measurement_problems")
+
+
+def _peak_inputs(rng):
+    def times(med, k=5, jitter=0.05):
+        return [float(med * (1 + jitter * rng.uniform(-1, 1))) for _ in range(k)]
+    out = [
+        # one slow outlier: the mean would pick another size than the median does
+        ([{"n": 128, "seconds": [1.0e-4, 1.0e-4, 1.0e-4, 9.0e-4, 1.0e-4]},
+          {"n": 256, "seconds": [1.2e-3, 1.2e-3, 1.2e-3, 1.2e-3, 1.2e-3]}],),
+        # an even number of repeats: the median is the mean of the two middle times
+        ([{"n": 100, "seconds": [1e-3, 4e-3, 2e-3, 3e-3]}, {"n": 50, "seconds": [1e-3, 1e-3, 1e-3, 1e-3]}],),
+        # a lucky fast repeat: best-of (the minimum) picks n = 64, the median n = 32
+        ([{"n": 32, "seconds": [1e-5, 1e-5, 1e-5]}, {"n": 64, "seconds": [1e-5, 9e-5, 9e-5]}],),
+        # a tie (8x the work in 8x the time): the smaller size wins
+        ([{"n": 200, "seconds": [8e-3, 8e-3, 8e-3]}, {"n": 100, "seconds": [1e-3, 1e-3, 1e-3]}],),
+        ([{"n": 512, "seconds": [0.02, 0.03, 0.025]}],),
+    ]
+    for _ in range(4):
+        sizes = sorted(rng.choice([64, 96, 128, 192, 256, 384, 512, 768, 1024], size=int(rng.integers(2, 6)),
+                                  replace=False).tolist())
+        rate = _log_uniform(rng, 1e9, 1e12)
+        out.append(([{"n": int(n), "seconds": times(2 * n**3 / (rate * float(rng.uniform(0.3, 1.0))),
+                                                      k=int(rng.integers(3, 8)))} for n in sizes],))
+    return out
+
+
+def _median(values):
+    v = sorted(float(x) for x in values)
+    k = len(v) // 2
+    return v[k] if len(v) % 2 else (v[k - 1] + v[k]) / 2
+
+
+def _peak_check(args, got):
+    (samples,) = args
+    where = f"gemm_peak(<{len(samples)} sizes: {[s['n'] for s in samples]}>)"
+    if not isinstance(got, dict) or not {"peak_ops", "best_n"} <= set(got):
+        return f"{where} should return a dict with the keys 'peak_ops' and 'best_n'"
+    if not is_number(got["peak_ops"]) or not is_int(got["best_n"]):
+        return f"{where}: 'peak_ops' should be a number and 'best_n' an int"
+    rates = [(2.0 * s["n"] ** 3 / _median(s["seconds"]), -s["n"]) for s in samples]
+    best_rate, neg_n = max(rates)
+    if int(got["best_n"]) != -neg_n:
+        if abs(max(r for r, _ in rates) - min(r for r, _ in rates)) < 1e-12 * best_rate:
+            return f"{where}: two sizes tie; the rule says which one to report"
+        return f"{where}: best_n is not the size with the highest rate (rate from the median time)"
+    if not close(got["peak_ops"], best_rate):
+        if close(got["peak_ops"], best_rate / 2):
+            return f"{where}: peak_ops is off by a factor 2 (one multiply-accumulate is two operations)"
+        return f"{where}: peak_ops is wrong (operations of an n x n GEMM over its median time)"
+    return None
+
+
+def _machine_check(_, got):
+    from mini_accel.measure import measurement_problems
+    problems = measurement_problems(got)
+    return f"MY_MACHINE: {problems[0]}" if problems else None
+
+
+# --------------------------------------------------------------------------- #
+# Task 8: the cheapest cloud instance for a service
+# --------------------------------------------------------------------------- #
+_CLOUD_ANSWERS = ("mini_accel.cloud.usd_per_million", "mini_accel.cloud.serve", "mini_accel.cloud.cheapest",
+                  "mini_accel.cloud.compare_instances")
+
+
+def _instance(name, price, accels, peak, bw, status="S"):
+    return {"name": name, "usd_per_hour": price, "status": status, "accelerators": accels,
+            "peak_ops": peak, "bandwidth": bw}
+
+
+def _service(ops, weights, deadline, util, act=0.0):
+    return {"ops_per_item": ops, "weight_bytes": weights, "activation_bytes": act, "deadline_s": deadline,
+            "utilization": util}
+
+
+def _cloud_inputs(rng):
+    mlp0 = _service(4e7, 2e7, 7e-3, 0.3)
+    out = [
+        # a FLAG row that would be cheapest, and a row without a price: both skipped
+        ([_instance("flagged", 0.5, 8, 1e15, 3e12, "FLAG"), _instance("unpriced", None, 8, 1e15, 3e12),
+          _instance("gpu8", 32.0, 8, 312e12, 2039e9), _instance("asic16", 21.5, 16, 190e12, 880e9)], mlp0),
+        # per accelerator the 1-chip box is cheaper; the 8-chip box is cheaper per instance-hour per chip
+        # only when its count is used: forgetting the count picks the wrong one
+        ([_instance("one", 2.0, 1, 200e12, 1e12), _instance("eight", 12.0, 8, 200e12, 1e12)], mlp0),
+        # exact ties: 1 chip at $2/h and 2 chips at $4/h cost the same; fewer accelerators win,
+        # then the alphabetically first name
+        ([_instance("pair", 4.0, 2, 100e12, 1e12), _instance("zeta", 2.0, 1, 100e12, 1e12),
+          _instance("alpha", 2.0, 1, 100e12, 1e12)], _service(1e9, 1e8, 0.05, 0.5)),
+        # batch 1 misses the deadline on the slow-memory box (0.1 s for its weights): skipped
+        ([_instance("slowmem", 0.1, 1, 1e15, 1e9), _instance("ok", 9.0, 4, 1e14, 2e12)],
+         _service(1e8, 1e8, 0.02, 1.0, act=1e5)),
+        # nothing meets the deadline: None
+        ([_instance("a", 1.0, 1, 1e12, 1e10), _instance("b", 3.0, 8, 1e12, 1e10)], _service(1e9, 1e9, 1e-3, 0.5)),
+        # a tiny model on a huge chip: a batch of 1e8 within 0.2 ms (Task 4's fast search is needed)
+        ([_instance("huge", 10.0, 2, 1e15, 1e12), _instance("small", 1.0, 1, 1e13, 1e11)],
+         _service(2e3, 1e6, 2e-4 + 1e-12, 0.5)),
+    ]
+    for _ in range(4):
+        insts = []
+        for k in range(int(rng.integers(2, 7))):
+            status = "FLAG" if rng.random() < 0.15 else str(rng.choice(["P", "S"]))
+            insts.append(_instance(f"inst{k}{'abc'[k % 3]}", round(_log_uniform(rng, 0.5, 100.0), 4),
+                                   int(rng.choice([1, 2, 4, 8, 16])), _log_uniform(rng, 5e12, 2e15),
+                                   _log_uniform(rng, 5e10, 4e12), status))
+        out.append((insts, _service(_log_uniform(rng, 1e6, 1e11), _log_uniform(rng, 1e6, 5e9),
+                                    _log_uniform(rng, 1e-3, 0.2), float(rng.uniform(0.05, 1.0)),
+                                    act=0.0 if rng.random() < 0.5 else _log_uniform(rng, 1e3, 1e7))))
+    return out
+
+
+def _cloud_reference(instances, service):
+    from mini_accel.edge_server import BatchModel
+    costs = []
+    for inst in instances:
+        if inst["status"] == "FLAG" or inst["usd_per_hour"] is None:
+            continue
+        m = BatchModel(inst["name"], ops_per_item=service["ops_per_item"], weight_bytes=service["weight_bytes"],
+                       peak_ops=inst["peak_ops"], bandwidth=inst["bandwidth"],
+                       activation_bytes=service["activation_bytes"])
+        b = m.max_batch(service["deadline_s"])
+        if b == 0:
+            continue
+        items = inst["accelerators"] * b / m.latency(b)
+        costs.append((inst["usd_per_hour"] / (items * service["utilization"] * 3600.0) * 1e6,
+                      inst["accelerators"], inst["name"]))
+    if not costs:
+        return None
+    low = min(c for c, _, _ in costs)
+    tied = [c for c in costs if c[0] <= low * (1 + 1e-9)]
+    return min(tied, key=lambda c: (c[1], c[2]))
+
+
+def _cloud_check(args, got):
+    instances, service = args
+    where = f"cheapest_instance(<{len(instances)} instances: {[i['name'] for i in instances]}>, service)"
+    want = _cloud_reference(instances, service)
+    if want is None:
+        return None if got is None else f"{where}: no instance can serve this (return None)"
+    if got is None:
+        return f"{where}: an instance can serve this, but you returned None"
+    if not isinstance(got, (tuple, list)) or len(got) != 2 or type(got[0]) is not str or not is_number(got[1]):
+        return f"{where} should return a pair (name, usd_per_million) or None"
+    name, cost = got
+    by_name = {i["name"]: i for i in instances}
+    if name != want[2]:
+        if name in by_name and (by_name[name]["status"] == "FLAG" or by_name[name]["usd_per_hour"] is None):
+            return f"{where}: {name} has no sourced price (FLAG or None): skip it"
+        if close(cost, want[0], rtol=1e-9):
+            return f"{where}: several instances cost the same; apply the tie rule"
+        return f"{where}: {name!r} is not the cheapest instance that meets the deadline"
+    if not close(cost, want[0], rtol=1e-9):
+        if close(cost, want[0] * service["utilization"], rtol=1e-9):
+            return f"{where}: the cost should count the idle hours too (utilization)"
+        return f"{where}: the right instance, but its USD per million is wrong"
+    return None
+
+
 CASES = {
     "roofline": Case(_roofline_inputs, _roofline_check, blocked=_ROOFLINE_ANSWERS, what="roofline"),
     "place_apps": Case(_apps_inputs, _apps_check, blocked=_ROOFLINE_ANSWERS, what="place_apps"),
@@ -318,4 +488,8 @@ CASES = {
                                  what="energy_per_inference"),
     "kwh_per_1000_to_joules": Case(_kwh_inputs, _kwh_check, what="kwh_per_1000_to_joules"),
     "usd_per_million": Case(_tco_inputs, _tco_check, blocked=_TCO_ANSWERS, what="usd_per_million"),
+    "gemm_peak": Case(_peak_inputs, _peak_check, blocked=_MEASURE_ANSWERS, what="gemm_peak"),
+    "my_machine": Case(None, _machine_check, what="MY_MACHINE"),
+    "cheapest_instance": Case(_cloud_inputs, _cloud_check, blocked=_CLOUD_ANSWERS + _BATCH_ANSWERS,
+                              what="cheapest_instance"),
 }

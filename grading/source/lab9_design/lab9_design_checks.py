@@ -1,4 +1,4 @@
-"""Hidden checks of Lab 6 (design challenge).
+"""Hidden checks of Lab 9 (design challenge).
 
 Each entry of ``CASES`` draws random inputs and says what is wrong with a
 result, without giving the answer away. The notebook's hidden tests call
@@ -7,13 +7,17 @@ process (see ``labcheck.py`` and ``grading/sealed.py``). References come from
 ``mini_accel`` (design, analog) or from a few lines of numpy written here,
 never from the student's code.
 
-The two designs are *values*: ``seal`` sends their parameters (plain data)
-to the grader, which rebuilds each design with ``mini_accel.design.Design``,
-checks the challenge's rules, runs the track's network on it and compares it
-with the track's reference design, all in its own process.
+The two designs are *values*: the hidden cells send their parameters
+(``dict(vars(EDGE_DESIGN))``, plain data) to the grader, which rebuilds each
+design with ``mini_accel.design.Design``, checks the challenge's rules, runs
+the track's network on it and compares it with the track's reference design,
+all in its own process (``_judge``). ``tests/test_capstone_grid.py`` checks
+that no single change of a reference design in ``DESIGN_GRID`` passes
+``_judge`` and that the local search the lab teaches does.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -34,7 +38,7 @@ _ANALOG_ANSWERS = (f"{_AN}.analog_matmul", f"{_AN}.analog_forward", f"{_AN}.anal
 #: the figure of merit against the track's reference design, and the target ratio.
 CHALLENGES = {
     "edge": {"variable": "EDGE_DESIGN", "clock_hz": 700e6, "dram_bandwidth": 68e9,
-             "metric": "energy_gain", "target": 1.5, "what": "energy per inference"},
+             "metric": "energy_gain", "target": 2.0, "what": "energy per inference"},
     "server": {"variable": "SERVER_DESIGN", "clock_hz": 700e6, "dram_bandwidth": 34e9,
                "metric": "tco_gain", "target": 1.25, "what": "cost of ownership per inference"},
 }
@@ -96,73 +100,109 @@ def _area_check(args, got):
 
 
 # --------------------------------------------------------------------------- #
-# Task 2: the best design that meets a budget
+# Task 2: the best design that meets a budget (plain data: summaries and limits)
 # --------------------------------------------------------------------------- #
-_METRICS = ("energy_gain", "throughput_per_watt_gain", "throughput_per_usd_gain", "tco_gain", "speedup")
+#: Summary keys a hidden case limits or minimises (all of Evaluation.summary()'s numbers).
+_KEYS = ("power_w", "area_mm2", "latency_s", "throughput_ips", "energy_per_inference_j",
+         "usd_per_million_inferences", "tco_usd", "price_usd")
 
 
-def _random_design(rng, name):
-    from mini_accel.design import Design
-    return Design(name, int(2 ** rng.integers(2, 6)), int(2 ** rng.integers(2, 6)),
-                  str(rng.choice(["ws", "os", "is"])), str(rng.choice(["int8", "int16", "bf16", "fp32"])),
-                  float(rng.choice([350e6, 700e6])), float(rng.choice([17e9, 68e9])),
-                  int(2 ** rng.integers(12, 18)), int(2 ** rng.integers(12, 16)),
-                  int(2 ** rng.integers(12, 16)), double_buffer=bool(rng.integers(0, 2)))
+def _feasible(summary, limits):
+    """Whether ``summary`` meets every limit: ``max_<key>`` is an upper bound on
+    ``summary[key]``, ``min_<key>`` a lower bound, both inclusive (as check_constraints)."""
+    for name, limit in limits.items():
+        kind, key = name.split("_", 1)
+        value = summary[key]
+        if (kind == "max" and value > limit) or (kind == "min" and value < limit):
+            return False
+    return True
+
+
+def _best_reference(summaries, limits, objective):
+    feasible = [i for i, s in enumerate(summaries) if _feasible(s, limits)]
+    if not feasible:
+        return None
+    return min(feasible, key=lambda i: (summaries[i][objective], i))   # the first of equal best
+
+
+def _summary(rng, name):
+    s = {"design": name}
+    for key in _KEYS:
+        s[key] = float(np.round(_log_uniform(rng, 0.1, 10.0), 3))     # rounded, so ties happen
+    return s
 
 
 def _best_inputs(rng):
-    from mini_accel.design import Budget, evaluate
     out = []
-    for case in range(5):
-        batch = int(rng.choice([1, 16, 64]))
-        gemms = [(batch, 64, 64), (batch, 64, 10)]
-        evals = [evaluate(_random_design(rng, f"design {i}"), gemms, batch=batch)
-                 for i in range(int(rng.integers(2, 8)))]
-        reference = evaluate(_random_design(rng, "reference"), gemms, batch=batch)
-        q = (lambda values: float(np.quantile(values, rng.uniform(0.3, 1.0))))
-        limits = {"max_area_mm2": q([e.area_mm2 for e in evals]),
-                  "max_power_w": q([e.power_w for e in evals])}
-        if rng.random() < 0.5:
-            limits["max_latency_s"] = q([e.latency_s for e in evals])
-        if case == 0:          # nothing fits
-            limits = {"max_area_mm2": 0.5 * min(e.area_mm2 for e in evals)}
-        out.append((evals, Budget("hidden", **limits), reference, str(rng.choice(_METRICS))))
+    objectives = ("energy_per_inference_j", "latency_s", "usd_per_million_inferences", "area_mm2")
+    for case in range(8):
+        n = int(rng.integers(4, 12))
+        summaries = [_summary(rng, f"design {i}") for i in range(n)]
+        objective = str(objectives[case % len(objectives)])
+        q = lambda key, at: float(np.quantile([s[key] for s in summaries], at))   # noqa: E731
+        limits = {"max_power_w": q("power_w", 0.7), "max_area_mm2": q("area_mm2", 0.8)}
+        if case == 0:      # nothing meets the budget
+            limits = {"max_area_mm2": 0.5 * min(s["area_mm2"] for s in summaries)}
+        elif case == 1:    # a lower bound: throughput must be at least the limit
+            limits = {"min_throughput_ips": q("throughput_ips", 0.6)}
+            best = min(range(n), key=lambda i: summaries[i][objective])
+            summaries[best]["throughput_ips"] = 0.5 * limits["min_throughput_ips"]
+        elif case == 2:    # the best design sits exactly on a limit (limits are inclusive)
+            i = int(rng.integers(0, n))
+            summaries[i][objective] = 0.01
+            limits = {"max_power_w": summaries[i]["power_w"], "max_area_mm2": 1e9}
+        elif case in (3, 4):   # two feasible designs tie for the best score: the first wins
+            i, j = sorted(rng.choice(n, size=2, replace=False).tolist())
+            for k in (i, j):
+                summaries[k].update({"power_w": 0.2, "area_mm2": 0.2, objective: 0.05})
+            summaries[i]["design"], summaries[j]["design"] = "twin a", "twin b"
+            limits["max_power_w"] = max(limits["max_power_w"], 0.2)
+            limits["max_area_mm2"] = max(limits["max_area_mm2"], 0.2)
+        elif case == 5:    # the overall best breaks the budget
+            i = int(rng.integers(0, n))
+            summaries[i][objective] = 0.01
+            summaries[i]["power_w"] = 2.0 * limits["max_power_w"]
+        out.append((summaries, limits, objective))
     return out
 
 
 def _best_check(args, got):
-    from mini_accel.design import check_constraints, score
-    evals, budget, reference, metric = args
-    where = f"best_feasible(<{len(evals)} evaluations>, budget, reference, {metric!r})"
-    ok = [check_constraints(e, budget).ok for e in evals]
-    values = [score(e, reference)[metric] for e in evals]
-    feasible = [i for i in range(len(evals)) if ok[i]]
-    if not feasible:
-        return None if got is None else f"{where}: no evaluation meets this budget, return None"
-    want = max(feasible, key=lambda i: (values[i], -i))          # the first of equal best
+    summaries, limits, objective = args
+    where = f"best_feasible(<{len(summaries)} summaries>, {sorted(limits)}, {objective!r})"
+    want = _best_reference(summaries, limits, objective)
+    if want is None:
+        return None if got is None else f"{where}: no design meets these limits, return None"
     if got is None:
-        return f"{where}: some evaluations meet the budget, yet you returned None"
+        return f"{where}: some designs meet the limits, yet you returned None"
     if not is_int(got):
         return f"{where} should return an int index (or None), got {type(got).__name__}"
     i = int(got)
-    if not 0 <= i < len(evals):
+    if not 0 <= i < len(summaries):
         return f"{where}: index {i} is out of range"
-    if not ok[i]:
-        return f"{where}: evaluation {i} breaks the budget"
-    if values[i] < values[want]:
-        return f"{where}: another evaluation that meets the budget scores higher on {metric}"
+    if not _feasible(summaries[i], limits):
+        return (f"{where}: design {i} breaks a limit (max_ is an upper bound, min_ a lower bound, "
+                "a value equal to its limit meets it)")
+    if summaries[i][objective] > summaries[want][objective]:
+        return (f"{where}: another design that meets the limits has a smaller {objective} "
+                "(does a value equal to its limit meet it in your code?)")
     if i != want:
-        return f"{where}: several evaluations tie for the best score; return the first of them"
+        return f"{where}: several designs tie for the best {objective}; return the first of them"
     return None
 
 
 # --------------------------------------------------------------------------- #
 # Tasks 3 and 4: the student's designs, judged in the grader's own process
 # --------------------------------------------------------------------------- #
+@functools.lru_cache(maxsize=None)
+def _reference_evaluation(track):
+    from mini_accel.design import evaluate, reference_design, reference_workload
+    return evaluate(reference_design(track), *reference_workload(track))
+
+
 def _judge(track, fields, need_score):
     """A message about the design ``fields`` on ``track``, or None when it passes."""
     from mini_accel.design import (Design, check_constraints, evaluate, reference_budget,
-                                   reference_design, reference_workload, score)
+                                   reference_workload, score)
     from mini_accel.design import load_design_table
     rules = CHALLENGES[track]
     var = rules["variable"]
@@ -191,7 +231,7 @@ def _judge(track, fields, need_score):
                            for c in report.checks if not c.ok)
         return f"{var} breaks the {track} budget: {failed}"
     if need_score:
-        gain = score(ev, evaluate(reference_design(track), workload, batch))[rules["metric"]]
+        gain = score(ev, _reference_evaluation(track))[rules["metric"]]
         if not gain >= rules["target"]:
             return (f"{var} meets the budget, but its {rules['what']} is {gain:.2f}x the reference's; "
                     f"the target is {rules['target']:g}x")

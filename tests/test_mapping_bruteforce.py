@@ -1,0 +1,87 @@
+"""The analytic mapping model equals a brute-force execution of the loop nest."""
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings, HealthCheck
+from hypothesis import strategies as st
+
+from mini_accel.mapping_model import (DIMS, TENSORS, Architecture, ConvLayer, Level, Mapping,
+                                      evaluate)
+from reference_mapping import all_macs, brute_force
+
+
+def _split(n, slots, rnd):
+    """A random ordered factorization of n into ``slots`` factors."""
+    out = [1] * slots
+    primes, x, p = [], n, 2
+    while x > 1:
+        while x % p == 0:
+            primes.append(p)
+            x //= p
+        p += 1
+    for q in primes:
+        out[rnd.randrange(slots)] *= q
+    return out
+
+
+@st.composite
+def cases(draw):
+    rnd = random.Random(draw(st.integers(0, 2**32 - 1)))
+    bounds = {d: rnd.choice([1, 1, 2, 2, 3, 4]) for d in DIMS}
+    while math.prod(bounds.values()) > 144:
+        d = rnd.choice([d for d in DIMS if bounds[d] > 1])
+        bounds[d] = 1
+    layer = ConvLayer(**bounds, stride=rnd.choice([1, 1, 2, 3]), dilation=rnd.choice([1, 1, 2]))
+    nlev = rnd.choice([2, 3, 3, 4])
+    levels = tuple(Level(f"L{i}", None, float(rnd.choice([1, 2, 6, 200]))) for i in range(nlev))
+    arch = Architecture(levels, num_pes=64, array_below=rnd.randrange(nlev), array_pj=2.0,
+                        mac_pj=1.0)
+    temporal = [dict() for _ in range(nlev)]
+    spatial = {}
+    for d in DIMS:
+        parts = _split(bounds[d], nlev + 1, rnd)
+        for i in range(nlev):
+            if parts[i] > 1:
+                temporal[i][d] = parts[i]
+        if parts[nlev] > 1:
+            spatial[d] = parts[nlev]
+    while math.prod(spatial.values()) > 64:
+        d = next(iter(spatial))
+        temporal[0][d] = temporal[0].get(d, 1) * spatial.pop(d)
+    order = ["".join(rnd.sample(DIMS, 7)) for _ in range(nlev)]
+    keep = [set(TENSORS)] + [{t for t in TENSORS if rnd.random() < 0.7} for _ in range(nlev - 1)]
+    return layer, arch, Mapping(tuple(temporal), tuple(order), spatial, tuple(keep))
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_counts_equal_brute_force(case):
+    layer, arch, mapping = case
+    res = evaluate(layer, arch, mapping)
+    macs, cycles, counts, array = brute_force(layer, arch, mapping)
+    assert res.macs == macs == layer.macs
+    assert res.cycles == cycles
+    assert res.counts == counts, mapping.describe(arch)
+    assert res.array == array
+    seen = all_macs(layer, mapping, arch)
+    assert len(seen) == layer.macs and set(seen.values()) == {1}
+
+
+def test_a_hand_counted_mapping():
+    # 1-D convolution P=4, R=3 on one PE: W kept in the RF for all steps, inputs reloaded.
+    layer = ConvLayer(P=4, R=3)
+    arch = Architecture((Level("DRAM", None, 200.0), Level("RF", None, 1.0)), 1, 0,
+                        array_pj=2.0, mac_pj=1.0)
+    m = Mapping(({"P": 4}, {"R": 3}), ("PRNKCQS", "RNKCPQS"), {}, ({"W", "I", "O"}, {"W", "I", "O"}))
+    r = evaluate(layer, arch, m)
+    # weights: one tile of 3 loaded once; inputs: window of 3 reloaded for each of 4 outputs;
+    # outputs: 4 tiles of 1, each written back once, never re-read (first visit starts at 0)
+    assert r.counts["DRAM"]["W"]["reads"] == 3
+    assert r.counts["DRAM"]["I"]["reads"] == 12
+    assert r.counts["DRAM"]["O"] == {"reads": 0, "fills": 0, "updates": 4, "writes": 4}
+    assert r.counts["RF"]["O"]["reads"] == 12 + 4 and r.counts["RF"]["O"]["updates"] == 12
+    # DRAM, RF, array (every word into or out of the PE crosses it) and the 12 MACs
+    assert r.energy == pytest.approx(200 * 19 + 1 * (3 + 12 + 12 + 12 + 16 + 12) + 2 * 19 + 12)

@@ -97,12 +97,20 @@ def sandbox_mode() -> tuple[str, str]:
 def _readable_roots() -> list[Path]:
     """The folders the kernel needs to read: the Python installation, the environment
     and the mini_accel package (never a folder that holds the course)."""
+    import site
+    import sysconfig
+
     import mini_accel
 
     roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(),
              Path(mini_accel.__file__).resolve().parent,
              Path(sys.executable).resolve().parent.parent}
-    return sorted(roots)
+    # An environment whose lib/ is a symlink elsewhere: bind where the packages really are.
+    for path in [*site.getsitepackages(), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]:
+        if Path(path).exists():
+            roots.add(Path(path).resolve())
+    # Keep only the outermost folders (a folder inside another one is bound with it).
+    return sorted(p for p in roots if not any(q != p and q in p.parents for q in roots))
 
 
 class Sandbox:

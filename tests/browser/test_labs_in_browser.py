@@ -149,3 +149,32 @@ def test_students_jupyterlab_has_validate_but_no_instructor_tools(page, student_
     assert page.locator("text=Create Assignment").count() == 0
     time.sleep(3)          # JupyterLab would have autosaved a change by now
     assert path.read_bytes() == before, "opening the lab changed the notebook"
+
+
+def _design_labs():
+    return [lab for lab in LABS if "design_explorer_widget" in (ROOT / "labs" / f"{lab}.ipynb").read_text()]
+
+
+@pytest.mark.parametrize("lab", _design_labs())
+def test_design_explorer_draws_its_first_frame_complete(page, lab_server, lab):
+    """The capstone's explorer: its first frame, and the first one after a change, are whole
+    figures of one size (a frame without its legend or labels would be smaller: the inline
+    backend crops to what is drawn)."""
+    open_notebook(page, lab_server, f"solved/{lab}/{lab}.ipynb")
+    run_all(page)
+    wait_until_done(page, stop_at_error=False)
+    box = page.locator(f"{PANEL} .widget-vbox:has(.widget-toggle-buttons)").first
+    box.scroll_into_view_if_needed()
+    image = box.locator(".widget-output img").first
+    image.wait_for(timeout=30_000)
+    size = "img => [img.naturalWidth, img.naturalHeight]"
+    first, first_size = image.get_attribute("src"), image.evaluate(size)
+    box.screenshot(path=str(SCREENSHOTS / f"{lab}-explorer-first.png"))
+    assert "ok" in box.locator(".widget-html").first.inner_text()
+    box.locator(".widget-dropdown select").first.select_option(index=1)
+    deadline = time.time() + 60
+    while image.get_attribute("src") == first:
+        assert time.time() < deadline, "the explorer did not redraw after the change"
+        page.wait_for_timeout(200)
+    box.screenshot(path=str(SCREENSHOTS / f"{lab}-explorer-changed.png"))
+    assert image.evaluate(size) == first_size, "the first redrawn frame differs in size (incomplete?)"

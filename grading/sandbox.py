@@ -119,13 +119,14 @@ class Sandbox:
     def __init__(self, course_root: Path, limits: Limits, mode: str):
         self.course_root = Path(course_root).resolve()
         self.limits, self.mode = limits, mode
+        for path in _readable_roots():
+            if path == self.course_root or path in self.course_root.parents or self.course_root in path.parents:
+                raise RuntimeError(f"the kernel would see the course: {path} and {self.course_root} overlap; "
+                                   "keep the course folder outside the Python environment and the library")
         self.dir = Path(tempfile.mkdtemp(prefix="mini_accel-grading-"))
         self.work, self.home, self.runtime = (self.dir / n for n in ("work", "home", "runtime"))
         for d in (self.work, self.home, self.runtime):
             d.mkdir()
-        for path in _readable_roots():
-            if self.course_root == path or self.course_root in path.parents:
-                raise RuntimeError(f"the kernel would see the course: {path} holds {self.course_root}")
 
     def give(self, files: dict[str, bytes]) -> None:
         for name, data in files.items():

@@ -355,7 +355,11 @@ class SandboxedExecute(Execute):
                         f"{self._limits.memory_gib:g} GiB, or killed from outside)")
             if sig == signal.SIGSEGV:
                 return "the kernel crashed (segmentation fault)"
-            return f"the kernel died (signal {signal.Signals(sig).name})"
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = str(sig)
+            return f"the kernel died (signal {name})"
         if code is not None:
             return f"the kernel exited (exit code {code}: os._exit or a crash)"
         return "the kernel died"

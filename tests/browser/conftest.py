@@ -130,8 +130,10 @@ def student_server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: the sync API refuses to start while another of its loops runs, and
+    # tests/test_hub.py starts its own browser after this folder's tests.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

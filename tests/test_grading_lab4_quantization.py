@@ -77,23 +77,7 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    return hostile.grade(tmp_path_factory.mktemp(LAB), LAB, CASES)
-
-
-@pytest.mark.parametrize("sid", list(CASES))
-def test_hostile_submission_loses_exactly_its_tasks(graded, sid):
-    hostile.check_loses_exactly_its_tasks(graded, sid)
-
-
-def test_calling_the_library_is_switched_off(graded):
-    hostile.check_switched_off(graded, "library")
-
-
-def test_patched_tools_are_caught_by_the_grader_and_flagged(graded):
-    hostile.check_flagged_for_review(graded, "patched")
-
-
-def test_feedback_shows_no_hidden_test(graded):
-    hostile.check_feedback_has_no_hidden_test(graded)
+# The fixture and the four tests every lab shares (one per student case, and three checks).
+from grading_fixtures.hostile_tests import (  # noqa: E402,F401
+    graded, test_calling_the_library_is_switched_off, test_feedback_shows_no_hidden_test,
+    test_hostile_submission_loses_exactly_its_tasks, test_patched_tools_are_caught_by_the_grader_and_flagged)

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mini_accel.cloud import (
-    PRICINGS, cheapest, compare_instances, find_instances, get_instance, load_instances, serve,
+    PRICINGS,
+    cheapest,
+    chip_prices,
+    compare_instances,
+    find_instances,
+    get_instance,
+    load_instances,
+    serve,
     usd_per_million,
 )
 from mini_accel.devices import get_device
@@ -22,7 +29,7 @@ ROWS = list(csv.DictReader(resources.files("mini_accel").joinpath("data", "cloud
 
 def test_every_price_has_a_date_and_a_source_and_flags_are_honest():
     providers = {r["provider"] for r in ROWS}
-    assert {"AWS", "Google Cloud", "Microsoft Azure", "Oracle Cloud"} <= providers
+    assert {"AWS", "Google Cloud", "Microsoft Azure", "Oracle Cloud", "Lambda"} <= providers
     names = " ".join(r["instance"] for r in ROWS)
     for family in ("inf2", "trn1", "g5", "p4d", "p5", "TPU v5e", "TPU v5p", "ND96", "Maia", "BM.GPU"):
         assert family in names, family
@@ -33,8 +40,12 @@ def test_every_price_has_a_date_and_a_source_and_flags_are_honest():
             assert float(r["usd_per_hour"]) > 0
         if r["status"] == "FLAG":
             assert "FLAG" in r["source"], r["instance"]       # the source says why
+            assert not r["usd_per_hour"], f"{r['instance']}: a FLAG row keeps no price (no estimates)"
         else:
             assert r["usd_per_hour"], f"{r['instance']}: a row without a price must be FLAG"
+            assert "est." not in r["source"] or "removed" in r["source"], r["instance"]
+        if r["status"] == "P":                               # the provider's own page, quoted
+            assert r["provider"].split()[0] in r["source"] and "'" in r["source"], r["instance"]
         if r["device"]:
             get_device(r["device"])                          # names a real catalog row
     assert all(not i.priced for i in load_instances() if i.status == "FLAG")
@@ -104,8 +115,48 @@ def test_cost_drivers_move_the_cost_the_right_way():
     assert "deadline" in tight["error"]
 
 
+def test_an_unpriced_instance_raises_a_value_error_naming_it():
+    for inst in find_instances(priced=False):
+        with pytest.raises(ValueError, match=re.escape(inst.name)):
+            inst.price()
+        with pytest.raises(ValueError, match=re.escape(inst.name)):
+            _ = inst.usd_per_chip_hour
+        r = serve(inst, "bert_base", deadline_s=7e-3, precision="bf16")
+        assert "error" in r and "usd_per_million" not in r
+    maia = get_instance("Maia 100 (no public instance)")
+    assert maia.usd_per_hour is None and "not published" in maia.source
+    with pytest.raises(ValueError, match="pricing"):
+        serve("p5.48xlarge", "bert_base", deadline_s=7e-3, pricing="cheap")   # a bad argument is not a row
+
+
+def test_chip_prices_is_the_cheapest_sourced_offer_of_each_catalog_chip():
+    want = {}                                            # slow reference over the raw CSV rows
+    for r in ROWS:
+        if r["status"] in ("P", "S") and r["usd_per_hour"] and r["device"] and not r["accel_bw_gbs"]:
+            per_chip = float(r["usd_per_hour"]) / int(r["accelerators"])
+            if r["device"] not in want or per_chip < want[r["device"]][0]:
+                want[r["device"]] = (per_chip, r["instance"])
+    got = chip_prices()
+    assert set(got) == set(want)
+    for device, (price, source) in got.items():
+        assert price == pytest.approx(want[device][0], rel=1e-12)
+        assert want[device][1] in source and re.search(r"\d{4}-\d{2}-\d{2}", source)
+    assert "NVIDIA A100 SXM4 80GB" in got and "p4d" not in got["NVIDIA A100 SXM4 80GB"][1]   # 40 GB chips
+
+
+def test_llm_serving_prices_are_a_read_only_view_of_the_table():
+    from mini_accel.llm_serving import PRICES, Deployment
+    assert dict(PRICES) == chip_prices()
+    with pytest.raises(TypeError):
+        PRICES["NVIDIA H100 SXM5 80GB"] = (0.0, "made up")
+    dep = Deployment("Llama-2-7B", "H100 SXM5", count=2)
+    assert dep.usd_per_hour() == pytest.approx(2 * chip_prices()["NVIDIA H100 SXM5 80GB"][0])
+    from mini_accel.llm_sim import _prices
+    assert _prices() is PRICES
+
+
 def test_rows_without_a_cost_say_why():
-    assert "no sourced price" in serve("inf2.xlarge", "bert_base", deadline_s=7e-3)["error"]
+    assert "no sourced price" in serve("ND96isr H100 v5", "bert_base", deadline_s=7e-3)["error"]
     assert "no catalog row" in serve("g5.xlarge", "bert_base", deadline_s=7e-3)["error"]
     assert "no published reserved_1y" in serve("trn1.32xlarge", "bert_base", deadline_s=7e-3,
                                                 pricing="reserved_1y")["error"]

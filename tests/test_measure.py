@@ -1,6 +1,7 @@
 """mini_accel.measure: internal consistency of real (tiny) measurements, never a fixed speed."""
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -9,11 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
-from mini_accel import measure
+from mini_accel import measure, measure_gpu
 from mini_accel.edge_server import BatchModel
 from mini_accel.measure import (
-    NoisyMachineWarning, gemm_ops, gemm_sweep, measure_machine, measure_workloads,
-    plausibility_problem, stream, summarize_gemm, summarize_stream, time_call, time_gemm,
+    NoisyMachineWarning,
+    gemm_ops,
+    gemm_sweep,
+    measure_machine,
+    measure_workloads,
+    plausibility_problem,
+    stream,
+    summarize_gemm,
+    summarize_stream,
+    time_call,
+    time_gemm,
 )
 
 SMALL = {"array_bytes": 4 * 2**20, "repeats": 3, "progress": False}
@@ -167,6 +177,85 @@ def test_gpu_section_is_skipped_cleanly_without_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     reason = measure.gpu_sweep()
     assert isinstance(reason, str) and reason.startswith("skipped")
+
+
+# --------------------------------------------------------------------------- #
+# The accelerator section, exercised on torch's CPU device
+# --------------------------------------------------------------------------- #
+try:
+    import torch
+except ImportError:                 # the optional extra is missing
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed")
+
+
+@needs_torch
+def test_the_torch_loop_times_every_dtype_and_synchronizes_every_call():
+    calls = []
+    r = measure.torch_gemm_sweep(torch.device("cpu"), lambda: calls.append(1), sizes=(8, 16),
+                                 repeats=3, warmup=1)
+    assert len(calls) == 3 * 2 * (1 + 3)             # dtypes x sizes x (warm-up + repeats)
+    assert [(s["dtype"], s["n"]) for s in r["samples"]] == [(d, n) for d in measure.TORCH_DTYPES for n in (8, 16)]
+    for s in r["samples"]:
+        assert s["result_dtype"] == f"torch.{s['dtype']}" and len(s["seconds"]) == 3
+    for d in measure.TORCH_DTYPES:                   # the peak is summarize_gemm's over that dtype's sizes
+        own = [s for s in r["samples"] if s["dtype"] == d]
+        assert r["peak_ops"][d] == measure.summarize_gemm(own, "float32")["peak_ops"]
+    assert r["tensor_core_speedup"] == r["peak_ops"]["float16"] / r["peak_ops"]["float32"]
+    assert r["device"] == "cpu"
+
+
+@needs_torch
+def test_the_torch_loop_takes_medians_and_spreads_and_the_speedup_from_them(monkeypatch):
+    times = {"float32": [4e-3, 2e-3, 2e-3, 2e-3], "float16": [1e-3, 1e-3, 3e-3, 1e-3]}
+    order = iter(["float32", "float16"])
+    monkeypatch.setattr(measure_gpu, "time_call", lambda fn, *, repeats, warmup: times[next(order)])
+    r = measure.torch_gemm_sweep(torch.device("cpu"), lambda: None, sizes=(10,), dtypes=("float32", "float16"),
+                                 repeats=4)
+    # median 2 ms and 1 ms for 2 * 10^3 operations; spread = IQR / median = 0.5 ms / 2 ms and 0.5 ms / 1 ms
+    assert r["peak_ops"] == {"float32": pytest.approx(1e6), "float16": pytest.approx(2e6)}
+    assert r["spread"] == {"float32": pytest.approx(0.25), "float16": pytest.approx(0.5)}
+    assert r["tensor_core_speedup"] == pytest.approx(2.0)
+
+
+@needs_torch
+def test_a_dtype_the_device_cannot_use_leaves_an_error_and_no_peak(monkeypatch):
+    real = torch.randn
+
+    def randn(*shape, dtype=None, **kw):
+        if dtype == torch.float16:
+            raise RuntimeError("float16 not supported here")
+        return real(*shape, dtype=dtype, **kw)
+    monkeypatch.setattr(torch, "randn", randn)
+    r = measure.torch_gemm_sweep(torch.device("cpu"), lambda: None, sizes=(8, 16), repeats=1)
+    errors = [s for s in r["samples"] if "error" in s]
+    assert [(s["dtype"], s["n"]) for s in errors] == [("float16", 8)]     # the larger size is not tried
+    assert set(r["peak_ops"]) == {"float32", "bfloat16"} and math.isnan(r["tensor_core_speedup"])
+
+
+@needs_torch
+def test_the_gpu_section_skips_cleanly_without_a_gpu_and_uses_one_when_found(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert measure.gpu_sweep() == "skipped: torch finds no CUDA or MPS GPU on this machine"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    dev, sync = measure.torch_accelerator()
+    assert str(dev) == "cuda" and sync is torch.cuda.synchronize
+    monkeypatch.setattr(measure_gpu, "torch_accelerator", lambda: (torch.device("cpu"), lambda: None))
+    r = measure.gpu_sweep(sizes=(8,), dtypes=("float32",), repeats=1)
+    assert r["device"] == "cpu" and set(r["peak_ops"]) == {"float32"}
+
+
+@needs_torch
+def test_the_torch_loop_rejects_bad_arguments_before_allocating():
+    cpu = torch.device("cpu")
+    for kwargs, err, msg in [({"dtypes": ("int8",)}, ValueError, "dtypes"),
+                             ({"dtypes": "float32"}, ValueError, "dtypes"), ({"sizes": ()}, ValueError, "sizes"),
+                             ({"sizes": (0,)}, ValueError, "sizes"), ({"repeats": 0}, ValueError, "repeats")]:
+        with pytest.raises(err, match=msg):
+            measure.torch_gemm_sweep(cpu, lambda: None, **{"sizes": (8,), **kwargs})
+    with pytest.raises(TypeError, match="synchronize"):
+        measure.torch_gemm_sweep(cpu, None, sizes=(8,))
 
 
 def test_the_sweep_starts_no_size_after_its_budget_is_used():

@@ -4,13 +4,14 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
-from hypothesis import given, settings, HealthCheck
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from mini_accel.mapping_model import (DIMS, TENSORS, Architecture, ConvLayer, Level, Mapping,
-                                      evaluate)
 from reference_mapping import all_macs, brute_force
+
+from mini_accel.mapper import _kernel_args, encode
+from mini_accel.mapping_model import DIMS, TENSORS, Architecture, ConvLayer, Level, Mapping, evaluate
 
 
 def _split(n, slots, rnd):
@@ -56,8 +57,29 @@ def cases(draw):
     return layer, arch, Mapping(tuple(temporal), tuple(order), spatial, tuple(keep))
 
 
+def _unbounded(*pj, array_below):
+    levels = tuple(Level(f"L{i}", None, p) for i, p in enumerate(pj))
+    return Architecture(levels, num_pes=64, array_below=array_below, array_pj=2.0, mac_pj=1.0)
+
+
+# The PEs split P (and R) while a PE level loops over P too, and no PE level keeps the
+# inputs: the PE index of P is strided by that inner factor, so what the PEs read in one
+# step (first case: 96 L1 input reads, the model once said 72) or what a PE level fills
+# from above the array (second case: 10 L0 input reads, once 8) is not a contiguous window.
+STRIDED_SPATIAL = (
+    (ConvLayer(N=4, P=2, R=4, S=3), _unbounded(6.0, 6.0, 200.0, array_below=1),
+     Mapping(({}, {"N": 2}, {"N": 2, "R": 2}), ("NRCKSPQ", "NPRSCQK", "RSNQPCK"),
+             {"P": 2, "R": 2, "S": 3}, (set(TENSORS), set(TENSORS), set()))),
+    (ConvLayer(P=4, R=3), _unbounded(200.0, 6.0, 1.0, array_below=0),
+     Mapping(({}, {"P": 2}, {"R": 3}), ("NKCPQRS",) * 3, {"P": 2},
+             (set(TENSORS), {"W", "O"}, set(TENSORS)))),
+)
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
+@example(STRIDED_SPATIAL[0])
+@example(STRIDED_SPATIAL[1])
 def test_counts_equal_brute_force(case):
     layer, arch, mapping = case
     res = evaluate(layer, arch, mapping)
@@ -85,3 +107,16 @@ def test_a_hand_counted_mapping():
     assert r.counts["RF"]["O"]["reads"] == 12 + 4 and r.counts["RF"]["O"]["updates"] == 12
     # DRAM, RF, array (every word into or out of the PE crosses it) and the 12 MACs
     assert r.energy == pytest.approx(200 * 19 + 1 * (3 + 12 + 12 + 12 + 16 + 12) + 2 * 19 + 12)
+
+
+@pytest.mark.parametrize("kernel", ["mapping", "_fallback_mapping"])
+@pytest.mark.parametrize("case", STRIDED_SPATIAL, ids=["per-step", "pe-fill"])
+def test_strided_spatial_kernel_and_twin_equal_model(case, kernel):
+    # the compiled kernel and its numpy twin count the strided PE windows like the model
+    mod = pytest.importorskip(f"mini_accel._core.{kernel}", reason="the compiled core is not built")
+    layer, arch, mapping = case
+    out = np.empty(1), np.empty(1), np.empty(1, np.uint8)
+    mod.evaluate_batch(*encode(mapping, arch), *_kernel_args(layer, arch), arch.array_below,
+                       arch.num_pes, arch.array_pj, arch.mac_pj, layer.stride, layer.dilation, *out)
+    assert out[2][0] == 1
+    assert out[0][0] == pytest.approx(evaluate(layer, arch, mapping).energy, rel=1e-12)

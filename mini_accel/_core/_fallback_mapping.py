@@ -28,6 +28,12 @@ import numpy as np
 W_, I_, O_ = 0, 1, 2
 
 
+def _distinct(n_sp, inner_out, step_out, f_sp, inner_f, step_f, s, d):
+    rows = [(a * step_out + b) * s for a in range(n_sp) for b in range(inner_out)]
+    cols = [(c * step_f + e) * d for c in range(f_sp) for e in range(inner_f)]
+    return len({x + y for x in rows for y in cols})
+
+
 def _window(e, f, s, d):
     if e == 1 or f == 1:
         return e * f
@@ -35,17 +41,20 @@ def _window(e, f, s, d):
         return e + (f - 1) * d
     if d == 1 and s <= f:
         return (e - 1) * s + f
-    return len({p * s + r * d for p in range(e) for r in range(f)})
+    return _distinct(e, 1, 1, f, 1, 1, s, d)
 
 
 def _window_v(e, f, s, d):
+    """``_window`` of every mapping; ``s`` and ``d`` are scalars or arrays like ``e``."""
+    s, d = np.broadcast_to(s, e.shape), np.broadcast_to(d, e.shape)
     out = np.where((e == 1) | (f == 1), e * f,
                    np.where((s == 1) & (d <= e), e + (f - 1) * d,
                             np.where((d == 1) & (s <= f), (e - 1) * s + f, -1)))
     odd = out < 0
     if odd.any():
-        pairs, inv = np.unique(np.stack([e[odd], f[odd]], axis=1), axis=0, return_inverse=True)
-        vals = np.array([_window(int(a), int(b), s, d) for a, b in pairs], dtype=np.int64)
+        rows, inv = np.unique(np.stack([e[odd], f[odd], s[odd], d[odd]], axis=1), axis=0,
+                              return_inverse=True)
+        vals = np.array([_window(*(int(x) for x in r)) for r in rows], dtype=np.int64)
         out[odd] = vals[inv.ravel()]
     return out
 
@@ -57,6 +66,40 @@ def _words_v(t, ext, s, d):
         return ext[:, 0] * ext[:, 1] * ext[:, 3] * ext[:, 4]
     return (ext[:, 0] * ext[:, 2] * _window_v(ext[:, 3], ext[:, 5], s, d)
             * _window_v(ext[:, 4], ext[:, 6], s, d))
+
+
+def _strided_window_v(n_sp, inner_out, step_out, f_sp, inner_f, step_f, s, d):
+    step_out = np.where(n_sp == 1, inner_out, step_out)
+    step_f = np.where(f_sp == 1, inner_f, step_f)
+    contiguous = (inner_out == step_out) & (inner_f == step_f)
+    single = (inner_out == 1) & (inner_f == 1) & ~contiguous
+    out = np.zeros(n_sp.shape, dtype=np.int64)
+    if contiguous.any():
+        out[contiguous] = _window_v(n_sp[contiguous] * inner_out[contiguous],
+                                    f_sp[contiguous] * inner_f[contiguous], s, d)
+    if single.any():
+        out[single] = _window_v(n_sp[single], f_sp[single], s * step_out[single],
+                                d * step_f[single])
+    odd = ~(contiguous | single)
+    if odd.any():
+        args = np.stack([n_sp, inner_out, step_out, f_sp, inner_f, step_f], axis=1)[odd]
+        rows, inv = np.unique(args, axis=0, return_inverse=True)
+        vals = np.array([_distinct(*(int(x) for x in r), s, d) for r in rows],
+                        dtype=np.int64)
+        out[odd] = vals[inv.ravel()]
+    return out
+
+
+def _union_words_v(t, inner, sp, step, s, d):
+    """Words of the union over the PEs of tiles ``inner``; the PE index is strided by ``step``."""
+    ext = inner * sp
+    if t != I_:
+        return _words_v(t, ext, s, d)
+    return (ext[:, 0] * ext[:, 2]
+            * _strided_window_v(sp[:, 3], inner[:, 3], step[:, 3], sp[:, 5], inner[:, 5],
+                                step[:, 5], s, d)
+            * _strided_window_v(sp[:, 4], inner[:, 4], step[:, 4], sp[:, 6], inner[:, 6],
+                                step[:, 6], s, d))
 
 
 _VEC_DIMS = {W_: ((1, 0, 1), (2, 1, 1), (5, 2, 1), (6, 3, 1)),      # (dim, column, scale)
@@ -151,6 +194,7 @@ def evaluate_batch(factors, orders, keep, cap, pj, array_below, num_pes, array_p
         if llev[j] > ab:
             lext[:, j] = below[r, ldim[:, j]]
             below[r, ldim[:, j]] *= lf[:, j]
+    step = below.copy()            # the stride of the spatial index: the PE-level factors
     below *= sp
     for j in range(n - 1, -1, -1):
         if llev[j] <= ab:
@@ -181,7 +225,7 @@ def evaluate_batch(factors, orders, keep, cap, pj, array_below, num_pes, array_p
                 loads, distinct = _loads_v(t, 7 * i, tables)
                 crossing = i > ab and parent <= ab
                 if crossing:
-                    side = _words_v(t, ext * sp, s, d)
+                    side = _union_words_v(t, ext, sp, step, s, d)
                     inst = pes
                 else:
                     inst = pes if i > ab else 1
@@ -199,7 +243,7 @@ def evaluate_batch(factors, orders, keep, cap, pj, array_below, num_pes, array_p
                         arr = arr + loads * tile * inst
                 parent = i
             if parent <= ab:
-                spatial_words = _words_v(t, sp, s, d)
+                spatial_words = _union_words_v(t, np.ones_like(sp), sp, step, s, d)
                 arr = arr + macs * (2 if t == O_ else 1)
             else:
                 spatial_words = pes

@@ -24,28 +24,38 @@ cdef enum:
     O_ = 2
 
 
-cdef inline long _window(long e, long f, long s, long d) noexcept nogil:
-    cdef long n, p, r, span
+cdef long _distinct(long n_sp, long inner_out, long step_out, long f_sp, long inner_f,
+                    long step_f, long s, long d) noexcept nogil:
+    # distinct (a*step_out + b)*s + (c*step_f + e)*d, a < n_sp, b < inner_out, c < f_sp,
+    # e < inner_f, counted on a bitmap (at most the span if it cannot be allocated)
+    cdef long a, b, c, e, x, n, span
     cdef char* seen
+    span = ((n_sp - 1) * step_out + inner_out - 1) * s + ((f_sp - 1) * step_f + inner_f - 1) * d + 1
+    seen = <char*>malloc(span)
+    if seen == NULL:
+        return span
+    memset(seen, 0, span)
+    n = 0
+    for a in range(n_sp):
+        for b in range(inner_out):
+            for c in range(f_sp):
+                for e in range(inner_f):
+                    x = (a * step_out + b) * s + (c * step_f + e) * d
+                    if seen[x] == 0:
+                        seen[x] = 1
+                        n += 1
+    free(seen)
+    return n
+
+
+cdef inline long _window(long e, long f, long s, long d) noexcept nogil:
     if e == 1 or f == 1:
         return e * f
     if s == 1 and d <= e:
         return e + (f - 1) * d
     if d == 1 and s <= f:
         return (e - 1) * s + f
-    span = (e - 1) * s + (f - 1) * d + 1
-    seen = <char*>malloc(span)
-    if seen == NULL:
-        return span
-    memset(seen, 0, span)
-    n = 0
-    for p in range(e):
-        for r in range(f):
-            if seen[p * s + r * d] == 0:
-                seen[p * s + r * d] = 1
-                n += 1
-    free(seen)
-    return n
+    return _distinct(e, 1, 1, f, 1, 1, s, d)
 
 
 cdef inline long _words(long t, long* ext, long s, long d) noexcept nogil:
@@ -57,25 +67,57 @@ cdef inline long _words(long t, long* ext, long s, long d) noexcept nogil:
     return ext[0] * ext[2] * _window(ext[3], ext[5], s, d) * _window(ext[4], ext[6], s, d)
 
 
+cdef inline long _strided_window(long n_sp, long inner_out, long step_out, long f_sp,
+                                 long inner_f, long step_f, long s, long d) noexcept nogil:
+    # the rows of a tile united over the PEs, whose index is strided by ``step``
+    # (mapping_model._strided_window)
+    if n_sp == 1:
+        step_out = inner_out
+    if f_sp == 1:
+        step_f = inner_f
+    if inner_out == step_out and inner_f == step_f:
+        return _window(n_sp * inner_out, f_sp * inner_f, s, d)
+    if inner_out == 1 and inner_f == 1:
+        return _window(n_sp, f_sp, s * step_out, d * step_f)
+    return _distinct(n_sp, inner_out, step_out, f_sp, inner_f, step_f, s, d)
+
+
+cdef inline long _union_words(long t, long* inner, long* sp, long* step, long s,
+                              long d) noexcept nogil:
+    # words of the union over the PEs of a tile of extents ``inner`` below the array; the
+    # PE index of each dimension is strided by ``step``, its factors at all PE levels
+    cdef long ext[7]
+    cdef long k
+    for k in range(7):
+        ext[k] = inner[k] * sp[k]
+    if t != I_:
+        return _words(t, ext, s, d)
+    return (ext[0] * ext[2]
+            * _strided_window(sp[3], inner[3], step[3], sp[5], inner[5], step[5], s, d)
+            * _strided_window(sp[4], inner[4], step[4], sp[6], inner[6], step[6], s, d))
+
+
+# Coordinate slot of each dimension (N K C P Q R S) in each tensor's tile key, -1 if the
+# tensor does not depend on it: W (k, c, r, s), I (n, c, h, w), O (n, k, p, q). An input
+# row is h = p*stride + r*dilation, a column w = q*stride + s*dilation.
+cdef long _SLOT[3][7]
+_SLOT[W_][:] = [-1, 0, 1, -1, -1, 2, 3]
+_SLOT[I_][:] = [0, -1, 1, 2, 3, 2, 3]
+_SLOT[O_][:] = [0, 1, -1, 2, 3, -1, -1]
+
+
 cdef inline void _vec(long t, long dim, long e, long s, long d, long* v) noexcept nogil:
-    v[0] = 0; v[1] = 0; v[2] = 0; v[3] = 0
-    if t == W_:      # k c r s
-        if dim == 1: v[0] = e
-        elif dim == 2: v[1] = e
-        elif dim == 5: v[2] = e
-        elif dim == 6: v[3] = e
-    elif t == O_:    # n k p q
-        if dim == 0: v[0] = e
-        elif dim == 1: v[1] = e
-        elif dim == 3: v[2] = e
-        elif dim == 4: v[3] = e
-    else:            # n c h w
-        if dim == 0: v[0] = e
-        elif dim == 2: v[1] = e
-        elif dim == 3: v[2] = e * s
-        elif dim == 5: v[2] = e * d
-        elif dim == 4: v[3] = e * s
-        elif dim == 6: v[3] = e * d
+    cdef long k, slot = _SLOT[t][dim]
+    for k in range(4):
+        v[k] = 0
+    if slot < 0:
+        return
+    if t == I_ and (dim == 3 or dim == 4):
+        v[slot] = e * s
+    elif t == I_ and dim >= 5:
+        v[slot] = e * d
+    else:
+        v[slot] = e
 
 
 cdef inline void _loads(long t, long n_outer, long* ldim, long* lf, long* lext, long s, long d,
@@ -86,7 +128,8 @@ cdef inline void _loads(long t, long n_outer, long* ldim, long* lf, long* lext, 
     cdef double outer_prod[MAXLOOPS + 1]
     cdef double changes = 0.0, dist = 1.0
     cdef bint nz, dz
-    reset[0] = 0; reset[1] = 0; reset[2] = 0; reset[3] = 0
+    for k in range(4):
+        reset[k] = 0
     outer_prod[0] = 1.0
     for j in range(n_outer):
         outer_prod[j + 1] = outer_prod[j] * lf[j]
@@ -134,8 +177,10 @@ def evaluate_batch(const long[:, :, ::1] factors, const long[:, :, ::1] orders,
     cdef long below[7]
     cdef long ext[7]
     cdef long sp[7]
+    cdef long one[7]
+    cdef long step[7]
     cdef long n_above[16]
-    cdef double steps, macs, e, acc, loads, distinct, refills, spatial_words, arr
+    cdef double steps, macs, acc, loads, distinct, refills, spatial_words, arr
     cdef bint ok
     with nogil:
         for m in range(nmap):
@@ -147,11 +192,14 @@ def evaluate_batch(const long[:, :, ::1] factors, const long[:, :, ::1] orders,
                     dim = orders[m, i, k]
                     f = factors[m, i, dim]
                     if f > 1:
-                        ldim[n] = dim; llev[n] = i; lf[n] = f
+                        ldim[n] = dim
+                        llev[n] = i
+                        lf[n] = f
                         n += 1
             pes = 1
             for k in range(7):
                 below[k] = 1
+                one[k] = 1
                 sp[k] = factors[m, nlev, k]
                 pes *= sp[k]
             steps = 1.0
@@ -167,6 +215,7 @@ def evaluate_batch(const long[:, :, ::1] factors, const long[:, :, ::1] orders,
                     below[ldim[j]] *= lf[j]
                 j -= 1
             for k in range(7):
+                step[k] = below[k]       # the stride of the spatial index: the PE-level factors
                 below[k] *= sp[k]
             j = n - 1
             while j >= 0:
@@ -203,9 +252,7 @@ def evaluate_batch(const long[:, :, ::1] factors, const long[:, :, ::1] orders,
                     tile = _words(t, ext, stride, dilation)
                     _loads(t, n_above[i], ldim, lf, lext, stride, dilation, &loads, &distinct)
                     if i > array_below and parent <= array_below:
-                        for k in range(7):
-                            ext[k] *= sp[k]
-                        side = _words(t, ext, stride, dilation)
+                        side = _union_words(t, ext, sp, step, stride, dilation)
                         inst = pes
                         crossing = 1
                     else:
@@ -225,7 +272,7 @@ def evaluate_batch(const long[:, :, ::1] factors, const long[:, :, ::1] orders,
                             arr += loads * tile * inst
                     parent = i
                 if parent <= array_below:
-                    spatial_words = _words(t, sp, stride, dilation)
+                    spatial_words = _union_words(t, one, sp, step, stride, dilation)
                     arr += macs * (2 if t == O_ else 1)
                 else:
                     spatial_words = pes

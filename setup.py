@@ -63,7 +63,7 @@ class OptionalBuildExt(build_ext):
 
     def _compiler_problem(self):
         """None when this machine compiles C, else why not."""
-        from distutils.ccompiler import new_compiler     # setuptools' own copy of distutils
+        from distutils.ccompiler import new_compiler  # setuptools' own copy of distutils
         from distutils.sysconfig import customize_compiler
 
         with tempfile.TemporaryDirectory() as tmp:

@@ -23,25 +23,22 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of, timings
 
 from mini_accel import design
 from mini_accel.analog import AIHWKIT_DEFAULTS, analog_accuracy, analog_matmul
-from mini_accel.datasets import load_digits, train_test_split
+from mini_accel.datasets import holdout_split, load_digits
 from mini_accel.nn import train_mlp
 from mini_accel.workloads import WORKLOADS
 
 
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
+def _count_single_changes(ref, workload) -> int:
+    """How many designs one change away from ``ref`` evaluate (feasible) on ``workload``."""
+    return sum(1 for _, _, d in design.single_changes(ref) if design.evaluate(d, *workload))
 
 
 def main():
@@ -57,10 +54,8 @@ def main():
             for batch in (1, 8):
                 for cache in (design._best_tiling, design._reloads, design._candidates):
                     cache.cache_clear()
-                t = time.perf_counter()
-                ev = design.evaluate(d, name, batch)
-                cold = time.perf_counter() - t
-                warm, ev = best_of(lambda: design.evaluate(d, name, batch), args.repeat)
+                cold, ev = best_of(partial(design.evaluate, d, name, batch), 1)
+                warm, ev = best_of(partial(design.evaluate, d, name, batch), args.repeat)
                 print(f"  {ref:6s} {name:18s} b={batch}: {cold:6.3f} / {warm:6.3f} s   "
                       f"{ev.latency_s * 1e3:9.3f} ms  {ev.energy_per_inference_j * 1e3:9.3f} mJ/inf  "
                       f"{ev.power_w:7.2f} W  util {ev.utilization:5.1%}")
@@ -73,7 +68,7 @@ def main():
           f"(numpy exact matmul {t_np * 1e3:.2f} ms, x{t_an / t_np:.1f})")
 
     X, y = load_digits()
-    X_tr, X_te, y_tr, y_te = train_test_split(X / 16, y, seed=0)
+    X_tr, X_te, y_tr, y_te = holdout_split(X / 16, y, seed=0)
     model = train_mlp(X_tr, y_tr, hidden=(64,), epochs=20, seed=0)
     levels = (0.0, 0.05, 0.1, 0.2, 0.4, 0.8)
 
@@ -100,14 +95,12 @@ def bench_search():
             cache.cache_clear()
         ref = design.reference_design(track)
         workload = design.reference_workload(track)
-        wall, cpu = time.perf_counter(), time.process_time()
-        n = sum(1 for _, _, d in design.single_changes(ref) if design.evaluate(d, *workload))
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        run = timings(partial(_count_single_changes, ref, workload), 1)
+        n, wall, cpu = run.value, run.best_s, run.cpu_s
         print(f"  {track:6s} single changes: {n} designs in {wall:.2f} / {cpu:.2f} s "
               f"({n / cpu:.0f} evaluations per CPU second)")
-        wall, cpu = time.perf_counter(), time.process_time()
-        found, steps, evaluations = grid.local_search(checks, ref, track)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        run = timings(partial(grid.local_search, checks, ref, track), 1)
+        (_, steps, evaluations), wall, cpu = run.value, run.best_s, run.cpu_s
         rules = checks.CHALLENGES[track]
         print(f"  {track:6s} local search: {len(steps)} steps, {evaluations} evaluations in "
               f"{wall:.2f} / {cpu:.2f} s; {rules['metric']} {steps[-1][2]:.3f} (target {rules['target']:g}); "

@@ -27,20 +27,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
-from mini_accel._core import _fallback_cache, _fallback_mapping, _fallback_systolic
-from mini_accel._core import cache, mapping, systolic
+from mini_accel._core import _fallback_cache, _fallback_mapping, _fallback_systolic, cache, mapping, systolic
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def _systolic_runs(mod):
@@ -100,7 +91,7 @@ def kernels(repeat):
     print(f"{'kernel':52s} {'Cython':>10s} {'fallback':>10s} {'slower':>8s}")
     for fast, slow in pairs:
         for name in fast:
-            tc, tf = best_of(fast[name], repeat), best_of(slow[name], repeat)
+            tc, tf = best_of(fast[name], repeat)[0], best_of(slow[name], repeat)[0]
             print(f"{name:52s} {1 / tc:10.2f} {1 / tf:10.2f} {tf / tc:7.0f}x")
 
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
+from functools import partial
 from pathlib import Path
+
+from _timing import timings
 
 from mini_accel.llm_serving import Deployment
 from mini_accel.llm_sim import Requests, StepModel, make_requests, simulate
@@ -26,13 +28,8 @@ from mini_accel.llm_sim import Requests, StepModel, make_requests, simulate
 def best_of(fn, repeat):
     """(best wall-clock s, CPU s of that run, result): on a shared machine the CPU time is the
     honest cost; wall clock includes waiting for the cores."""
-    best, out = None, None
-    for _ in range(repeat):
-        t, c = time.perf_counter(), time.process_time()
-        out = fn()
-        run = (time.perf_counter() - t, time.process_time() - c)
-        best = run if best is None or run[0] < best[0] else best
-    return best[0], best[1], out
+    t = timings(fn, repeat)
+    return t.best_s, t.cpu_s, t.value
 
 
 def main():
@@ -50,8 +47,8 @@ def main():
         reqs = make_requests(args.n, rate, prompt_tokens=(64, 1024), output_tokens=(16, 512), seed=1)
         for batching in ("static", "continuous"):
             for kv in ("contiguous", "paged"):
-                wall, cpu, r = best_of(lambda: simulate(dep, reqs, max_batch=max_batch, batching=batching,
-                                                        kv_memory=kv), args.repeat)
+                wall, cpu, r = best_of(partial(simulate, dep, reqs, max_batch=max_batch, batching=batching,
+                                               kv_memory=kv), args.repeat)
                 print(f"{label:32} {batching + ' + ' + kv:22} {wall:7.2f} {cpu:6.2f} {args.n / cpu:10,.0f} "
                       f"{r.iterations / cpu:10,.0f} {r.throughput_tokens_s:11,.0f} "
                       f"{r.percentile('ttft', 50):8.2f}s {r.percentile('tpot', 50) * 1e3:7.1f}ms {r.preemptions:8,d}")

@@ -18,6 +18,7 @@ import platform
 import time
 
 import numpy as np
+from _timing import best_of
 
 from mini_accel.mapper import _keep_for, _splits, compare_dataflows, decode, evaluate_many, search
 from mini_accel.mapping_model import Architecture, ConvLayer, evaluate
@@ -27,15 +28,6 @@ ALEXNET = [ConvLayer(N=16, K=96, C=3, P=55, Q=55, R=11, S=11, stride=4, name="CO
            ConvLayer(N=16, K=256, C=48, P=27, Q=27, R=5, S=5, name="CONV2"), CONV3,
            ConvLayer(N=16, K=384, C=192, P=13, Q=13, R=3, S=3, name="CONV4"),
            ConvLayer(N=16, K=256, C=192, P=13, Q=13, R=3, S=3, name="CONV5")]
-
-
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def main():

@@ -20,13 +20,18 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from functools import partial
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mini_accel.devices import get_device
 from mini_accel.measure import (
-    blas_info, measure_machine, measure_workloads, summarize_gemm, time_call,
+    blas_info,
+    measure_machine,
+    measure_workloads,
+    summarize_gemm,
+    time_call,
 )
 
 
@@ -47,7 +52,7 @@ def main() -> None:
             n = s["best_n"]
             a, c = np.ones((n, n), dtype), np.empty((n, n), dtype)
             with threadpool_limits(limits=threads, user_api="blas"):
-                best = min(time_call(lambda: np.matmul(a, a, out=c), repeats=args.repeat))
+                best = min(time_call(partial(np.matmul, a, a, out=c), repeats=args.repeat))
             direct = 2 * n**3 / best
             print(f"  peer {dtype:8s} {threads} thr n={n:5d}: best-of-{args.repeat} {direct / 1e9:8.1f} GFLOP/s; "
                   f"sweep median / peer best = {s['peak_ops'] / direct:.2f}")

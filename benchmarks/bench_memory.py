@@ -34,6 +34,7 @@ import platform
 import time
 
 import numpy as np
+from _timing import best_of
 
 from mini_accel.memory import Cache, MemoryHierarchy
 from mini_accel.traces import gemm_trace
@@ -64,13 +65,7 @@ def ours(policy: str) -> MemoryHierarchy:
 
 
 def run_ours(addr, writes, policy="lru", repeat=3):
-    best, stats = float("inf"), None
-    for _ in range(repeat):
-        h = ours(policy)
-        t = time.perf_counter()
-        stats = h.run(addr, writes, SIZE)
-        best = min(best, time.perf_counter() - t)
-    return best, stats
+    return best_of(lambda h: h.run(addr, writes, SIZE), repeat, setup=lambda: ours(policy))
 
 
 def pycachesim_input(addr, writes):
@@ -83,20 +78,19 @@ def pycachesim_input(addr, writes):
 
 
 def run_pycachesim(cachesim, pairs, policy="LRU", repeat=3):
-    best, caches = float("inf"), None
-    for _ in range(repeat):
+    def build():
         mem = cachesim.MainMemory()
         l2 = cachesim.Cache("L2", L2["size_bytes"] // (L2["ways"] * 64), L2["ways"], 64, policy)
         l1 = cachesim.Cache("L1", L1["size_bytes"] // (L1["ways"] * 64), L1["ways"], 64, policy,
                             load_from=l2, store_to=l2)
         mem.load_to(l2)
         mem.store_from(l2)
-        sim = cachesim.CacheSimulator(l1, mem)
-        t = time.perf_counter()
-        sim.loadstore(pairs, length=SIZE)
-        best = min(best, time.perf_counter() - t)
-        caches = (l1, l2)
-    return best, caches
+        return cachesim.CacheSimulator(l1, mem), (l1, l2)
+
+    def run(built):
+        built[0].loadstore(pairs, length=SIZE)
+        return built[1]
+    return best_of(run, repeat, setup=build)
 
 
 def compare(stats, caches) -> tuple[bool, list[str]]:
@@ -106,13 +100,13 @@ def compare(stats, caches) -> tuple[bool, list[str]]:
                  ("misses", lv.misses, c.backend.MISS_count))
         for label, a, b in pairs:
             rows.append(f"    {lv.name} {label:13s} mini_accel {a:>10,}  pycachesim {b:>10,}"
-                        f"  {'same' if a == b else 'DIFFERENT (%+d)' % (b - a)}")
+                        f"  {'same' if a == b else f'DIFFERENT ({b - a:+d})'}")
             same &= a == b
     l2 = caches[-1].backend
     for label, a, b in (("DRAM reads", stats.dram.reads, l2.MISS_count),
                         ("DRAM writes", stats.dram.writes, l2.EVICT_count)):
         rows.append(f"    {label:16s} mini_accel {a:>10,}  pycachesim {b:>10,}"
-                    f"  {'same' if a == b else 'DIFFERENT (%+d)' % (b - a)}")
+                    f"  {'same' if a == b else f'DIFFERENT ({b - a:+d})'}")
         same &= a == b
     return same, rows
 

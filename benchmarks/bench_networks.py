@@ -13,14 +13,12 @@ import subprocess
 import sys
 import time
 
+from _timing import timings
+
 
 def _best_of(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), statistics.median(times), out
+    t = timings(fn, repeat)
+    return t.best_s, t.median_s, t.value
 
 
 def import_time(repeat: int = 7) -> tuple[float, float]:
@@ -40,14 +38,14 @@ def main() -> None:
           f"{1000 * extra:.0f} ms for the import itself (median of 7)")
 
     from mini_accel import SystolicArray
-    from mini_accel.datasets import load_digits, train_test_split
+    from mini_accel.datasets import holdout_split, load_digits
+    from mini_accel.edge_server import compare_targets
     from mini_accel.nn import accuracy, train_mlp
     from mini_accel.workloads import bert_base, gpt2_small_decode, mobilenet_v2, resnet50
-    from mini_accel.edge_server import compare_targets
 
     best, med, (X, y) = _best_of(load_digits)
     print(f"load_digits: {1000 * med:.1f} ms median")
-    Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_fraction=0.25, seed=0)
+    Xtr, Xte, ytr, yte = holdout_split(X / 16.0, y, test_fraction=0.25, seed=0)
 
     best, med, model = _best_of(lambda: train_mlp(Xtr, ytr, hidden=(64,), epochs=30, lr=0.1,
                                                   batch_size=32, seed=0), repeat=3)

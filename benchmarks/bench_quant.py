@@ -17,25 +17,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 import warnings
 
 import numpy as np
+from _timing import best_of
 
 from mini_accel import SystolicArray
 from mini_accel.calibration import METHODS, calibrate
 from mini_accel.ptq import ptq_report
 from mini_accel.quantizers import fake_quant, qparams_from_range, quantize
 from mini_accel.requant import IntegerLinear
-
-
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def main() -> None:

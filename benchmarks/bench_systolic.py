@@ -40,6 +40,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -48,6 +49,7 @@ from mini_accel import SystolicArray, systolic_cycles, systolic_folds  # noqa: E
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scalesim_runner  # noqa: E402
+from _timing import best_of  # noqa: E402
 
 #: (rows, cols, M, K, N, dataflows, dtypes) of the full run.
 FULL = [
@@ -113,16 +115,6 @@ def operands(M: int, K: int, N: int, dtype: str, seed: int = 0):
             rng.standard_normal((K, N)).astype(np.float32))
 
 
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    """(best wall time in seconds, last return value) over ``repeats`` calls."""
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, value
-
-
 def scalesim_schedule_cycles(M, K, N, rows, cols, dataflow) -> int:
     """SCALE-Sim's schedule length predicted from our closed form (see the parity test)."""
     ours = systolic_cycles(M, K, N, rows, cols, dataflow)
@@ -155,10 +147,10 @@ def run(configs, repeats: int, scalesim_max_work: int, scalesim_budget_s: float,
                 acc = ACCUMULATOR[dtype]
                 A_np, B_np = A.astype(acc), B.astype(acc)
                 arr = SystolicArray(rows, cols, dataflow=dataflow)
-                ours_s, res = best_of(lambda: arr.matmul(A, B), repeats)
+                ours_s, res = best_of(partial(arr.matmul, A, B), repeats)
                 ref = np.matmul(A_np, B_np)
                 if (M, K, N, dtype) not in numpy_cache:
-                    numpy_cache[M, K, N, dtype] = best_of(lambda: np.matmul(A_np, B_np), repeats)[0]
+                    numpy_cache[M, K, N, dtype] = best_of(partial(np.matmul, A_np, B_np), repeats)[0]
                 numpy_s = numpy_cache[M, K, N, dtype]
                 if dtype == "int8":
                     ok = bool(np.array_equal(res.output, ref))

@@ -16,20 +16,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
+from functools import partial
+
+from _timing import best_of
 
 from mini_accel import SystolicArray
-from mini_accel.datasets import load_digits, train_test_split
+from mini_accel.datasets import holdout_split, load_digits
 from mini_accel.training import train_mlp_formats
-
-
-def best_of(fn, repeat):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), out
 
 
 def main(argv=None):
@@ -38,18 +31,18 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     X, y = load_digits()
-    Xtr, _, ytr, _ = train_test_split(X / 16, y, test_fraction=0.25, seed=0)
+    Xtr, _, ytr, _ = holdout_split(X / 16, y, test_fraction=0.25, seed=0)
     print(f"python {platform.python_version()} on {platform.machine()}; MLP 64-32-10, "
           f"{len(ytr)} examples, batch 32, one epoch")
     base, _ = best_of(lambda: train_mlp_formats(Xtr, ytr, (32,), "fp32", epochs=1), args.repeat)
     print(f"{'run':34} {'seconds':>8} {'x numpy fp32':>13} {'sim. cycles':>12} {'PE-cycles/s':>12}")
     print(f"{'numpy fp32 (no array)':34} {base:8.3f} {1.0:13.2f}")
     for fmt in ("bf16", "fp16", "fp16_acc16"):
-        t, _ = best_of(lambda: train_mlp_formats(Xtr, ytr, (32,), fmt, epochs=1), args.repeat)
+        t, _ = best_of(partial(train_mlp_formats, Xtr, ytr, (32,), fmt, epochs=1), args.repeat)
         print(f"{'numpy ' + fmt:34} {t:8.3f} {t / base:13.2f}")
     for df in ("ws", "os", "is"):
         arr = SystolicArray(args.rows, args.rows, df)
-        t, run = best_of(lambda: train_mlp_formats(Xtr, ytr, (32,), "fp32", epochs=1, array=arr), args.repeat)
+        t, run = best_of(partial(train_mlp_formats, Xtr, ytr, (32,), "fp32", epochs=1, array=arr), args.repeat)
         pe = run.cycles * args.rows * args.rows
         print(f"{f'array {args.rows}x{args.rows} {df} fp32':34} {t:8.3f} {t / base:13.2f} "
               f"{run.cycles:12,d} {pe / t:12.3g}")

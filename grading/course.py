@@ -20,9 +20,12 @@ API for the work. What this file adds, and why, is in grading/README.md:
   ``sealrun.py``; one master copy each, here) next to each source notebook,
   where a source notebook run in JupyterLab needs it; ``generate`` refreshes
   ``labs/`` from the release, which holds nothing but the student notebooks;
+* ``students`` checks the roster's ids, then imports it with nbgrader's own
+  ``nbgrader db student import``;
 * ``collect`` understands LMS downloads: student ids inside file names,
   notebooks with the wrong name (recognised by their nbgrader cell ids), zip
-  archives, and it reports every file it could not place;
+  archives, and it reports every file it could not place (the course's
+  nbgrader plugins in plugins.py: ``nbgrader zip_collect`` does the same);
 * ``autograde`` grades each student in a separate process with a wall-clock
   limit, the kernel in a sandbox (sandbox.py), so a submission that hangs,
   crashes or attacks the grader gets what its cells earned with a note that
@@ -34,7 +37,8 @@ API for the work. What this file adds, and why, is in grading/README.md:
 * ``feedback`` writes a feedback file for every student who submitted, with
   the reason where grading failed;
 * ``export`` writes nbgrader's CSV columns plus ``status``, ``note`` and
-  ``needs_manual_grade``;
+  ``needs_manual_grade`` (plugins.CourseCsvExportPlugin: ``nbgrader export``
+  writes the same file);
 * ``bundle`` builds the student download of a graded course: the library,
   the labs and the readings, and nothing of ``grading/`` (sources, checks,
   solutions) or of the tests, which read it.
@@ -42,11 +46,7 @@ API for the work. What this file adds, and why, is in grading/README.md:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import datetime as _dt
-import fcntl
-import json
 import multiprocessing
 import os
 import re
@@ -57,16 +57,19 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:     # plugins.py, next to this file
+    sys.path.insert(0, str(HERE))
+import plugins  # noqa: E402
+from plugins import NOTES_FILE, read_notes, set_note  # noqa: E402,F401  (names used by the tests)
+
 # nbgrader runs `alembic` (and the kernel) from PATH: use the tools of this Python's
 # environment even when the virtualenv is not activated.
 _BIN = str(Path(sys.executable).parent)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
-NOTES_FILE = "grading_notes.json"
 #: Default wall-clock limit for autograding one student's notebook, in seconds.
 #: A lab runs in under a minute; a plain infinite loop costs one cell timeout (30 s).
 DEFAULT_WALL_CLOCK = 300.0
@@ -74,6 +77,8 @@ DEFAULT_WALL_CLOCK = 300.0
 #: The grader's checking code: one master copy each in the course root, placed next
 #: to every source notebook (ignored by git, never released to students).
 GRADER_FILES = ("labcheck.py", "sealrun.py")
+#: The roster columns handed to nbgrader's student import.
+STUDENT_COLUMNS = ("id", "first_name", "last_name", "email")
 #: What the sandboxed Execute logged about a cell (sandbox.EVENT_PREFIX).
 _EVENT = re.compile(r"mini_accel grading event: (.+)")
 
@@ -122,62 +127,37 @@ def place_grader_files(root: Path) -> None:
                 shutil.copyfile(master, copy)
 
 
-@contextlib.contextmanager
-def _notes_lock(root: Path):
-    """Serialize read-modify-write of the notes file across worker processes."""
-    with open(Path(root) / f".{NOTES_FILE}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def read_notes(root: Path) -> dict:
-    path = Path(root) / NOTES_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def write_notes(root: Path, notes: dict) -> None:
-    path = Path(root) / NOTES_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(notes, indent=1, sort_keys=True))
-    tmp.replace(path)          # atomic: a crash never leaves half a file
-
-
-def set_note(root: Path, lab: str, student: str, stage: str, status: str, note: str = "",
-             run: str = "") -> None:
-    with _notes_lock(root):
-        notes = read_notes(root)
-        entry = notes.setdefault(lab, {}).setdefault(student, {})
-        entry[stage] = {"status": status, "note": note, **({"run": run} if run else {})}
-        write_notes(root, notes)
-
-
-def _lab_grade_ids(root: Path, lab: str) -> set[str]:
-    import nbformat
-
-    nb = nbformat.read(Path(root) / "source" / lab / f"{lab}.ipynb", as_version=4)
-    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("solution")} - {None}
-
-
 # --------------------------------------------------------------------------- #
 # students
 # --------------------------------------------------------------------------- #
 def cmd_students(root: Path, roster: Path) -> int:
-    """Add or update students from a CSV with an ``id`` column (and optional names, email)."""
+    """Add or update students from a CSV with an ``id`` column (and optional names, email).
+
+    The ids are checked first (an id must be a file-name token the LMS uses); the
+    import itself is nbgrader's ``nbgrader db student import``, run on a clean copy
+    of the roster: ids stripped of spaces, the columns id, first_name, last_name,
+    email (a missing or empty name or email is stored as none).
+    """
+    from nbgrader.apps.dbapp import DbStudentImportApp
+
     with open(roster, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "id" not in rows[0]:
         raise SystemExit(f"{roster}: expected a CSV with a header and an 'id' column")
-    with _gradebook(root) as gb:
-        for row in rows:
-            sid = row["id"].strip()
-            if not re.fullmatch(r"[A-Za-z0-9._@-]+", sid):
-                raise SystemExit(f"{roster}: student id {sid!r} may only use letters, digits and . _ @ -")
-            gb.update_or_create_student(sid, **{k: (row.get(k) or None) for k in
-                                                ("first_name", "last_name", "email")})
+    for row in rows:
+        sid = row["id"].strip()
+        if not re.fullmatch(r"[A-Za-z0-9._@-]+", sid):
+            raise SystemExit(f"{roster}: student id {sid!r} may only use letters, digits and . _ @ -")
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = Path(tmp) / "roster.csv"
+        with open(clean, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(STUDENT_COLUMNS)
+            writer.writerows([row["id"].strip()] + [row.get(k) or "" for k in STUDENT_COLUMNS[1:]]
+                             for row in rows)
+        app = DbStudentImportApp()
+        app.initialize([str(clean), "--log-level=ERROR"], root=str(Path(root).resolve()))
+        app.start()
     print(f"{len(rows)} students added or updated")
     return 0
 
@@ -212,115 +192,31 @@ def cmd_generate(root: Path, labs: list[str], labs_dir: Path | None) -> int:
 # --------------------------------------------------------------------------- #
 # collect
 # --------------------------------------------------------------------------- #
-def _inbox_files(inbox: Path, scratch: Path) -> list[tuple[str, Path]]:
-    """(name as the LMS gave it, path) of every file, zip archives unpacked."""
-    files = []
-    for path in sorted(Path(inbox).rglob("*")):
-        if not path.is_file() or path.name.startswith("."):
-            continue
-        rel = str(path.relative_to(inbox))
-        if path.suffix.lower() == ".zip":
-            out = scratch / rel
-            try:
-                with zipfile.ZipFile(path) as zf:
-                    for member in zf.infolist():
-                        target = (out / member.filename).resolve()
-                        if member.is_dir() or not str(target).startswith(str(out.resolve())):
-                            continue          # skip folders and path-escaping names
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        target.write_bytes(zf.read(member))
-                        files.append((f"{rel}/{member.filename}", target))
-            except zipfile.BadZipFile:
-                files.append((rel, path))
-        else:
-            files.append((rel, path))
-    return files
-
-
-def _owner(name: str, students: list[str]) -> str | None:
-    """The student whose id appears in ``name`` as a whole token (the longest wins)."""
-    best = None
-    for sid in students:
-        if re.search(rf"(?<![A-Za-z0-9]){re.escape(sid)}(?![A-Za-z0-9])", name, re.IGNORECASE):
-            if best is None or len(sid) > len(best):
-                best = sid
-    return best
-
-
-def _is_this_lab(path: Path, grade_ids: set[str]) -> bool | str | None:
-    """True/False whether the notebook has this lab's cells, "stripped" if it is a
-    notebook without any nbgrader metadata, None if it is not valid JSON."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        cells = data["cells"]
-        ids = {c.get("metadata", {}).get("nbgrader", {}).get("grade_id") for c in cells}
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-        return None
-    if ids <= {None} and cells:
-        return "stripped"
-    return len(ids & grade_ids) >= max(1, len(grade_ids) // 2)
-
-
 def cmd_collect(root: Path, lab: str, inbox: Path) -> int:
-    """Place each student's notebook as submitted/<student>/<lab>/<lab>.ipynb."""
+    """Place each student's notebook as submitted/<student>/<lab>/<lab>.ipynb.
+
+    The same plan as ``nbgrader zip_collect`` with the course's plugins
+    (plugins.LmsExtractorPlugin, plugins.plan_collection), for a folder or
+    .zip anywhere on disk, every student's folder replaced.
+    """
     root = Path(root)
     with _gradebook(root) as gb:
         students = [s.id for s in gb.students]
     if not students:
         raise SystemExit("no students in the gradebook: run the 'students' command first")
-    grade_ids = _lab_grade_ids(root, lab)
-    unplaced, placed = [], {}
+    grade_ids = plugins.lab_grade_ids(root / "source" / lab / f"{lab}.ipynb")
     with tempfile.TemporaryDirectory() as scratch:
-        by_student: dict[str, list[tuple[str, Path]]] = {}
-        for name, path in _inbox_files(Path(inbox), Path(scratch)):
-            sid = _owner(name, students)
-            if sid is None:
-                unplaced.append((name, "no known student id in the name"))
-            else:
-                by_student.setdefault(sid, []).append((name, path))
-        for sid, files in sorted(by_student.items()):
-            notebooks = [(n, p) for n, p in files if p.suffix.lower() == ".ipynb"]
-            exact = [(n, p) for n, p in notebooks if p.name.endswith(f"{lab}.ipynb")]
-            ordered = exact + [f for f in notebooks if f not in exact]
-            verdicts = [(f, _is_this_lab(f[1], grade_ids)) for f in ordered]
-            ours = [f for f, v in verdicts if v is True]
-            not_json = [f for f, v in verdicts if v is None]
-            stripped = [f for f, v in verdicts if v == "stripped" and f in exact]
-            if not ours and stripped:
-                ours = stripped     # placed by its file name; autograde matches its cells
-            if ours:
-                chosen = ours[0]
-                status, note = ("collected", "") if chosen in exact else \
-                    ("renamed", f"submitted as {chosen[1].name!r}, graded as {lab}.ipynb")
-                if chosen in stripped:
-                    status, note = "collected", "no nbgrader metadata: placed by its file name"
-            elif not_json:      # keep it: autograde records the 0 with the reason
-                chosen = not_json[0]
-                status, note = "invalid", f"{chosen[1].name!r} is not a valid notebook (not JSON)"
-            else:
-                set_note(root, lab, sid, "collect", "missing",
-                         f"no notebook of this lab among {[Path(n).name for n, _ in files]}")
-                unplaced.extend((n, f"{sid}: not a notebook of {lab}") for n, _ in files)
-                continue
+        plugins.LmsExtractorPlugin().extract(str(inbox), scratch)
+        plan = plugins.plan_collection(plugins.lms_files(Path(scratch)), students, grade_ids, lab)
+        for sid, placed in plan.placed.items():
             dest = root / "submitted" / sid / lab
             if dest.exists():
                 shutil.rmtree(dest)
             dest.mkdir(parents=True)
-            shutil.copyfile(chosen[1], dest / f"{lab}.ipynb")
-            stamp = _dt.datetime.fromtimestamp(chosen[1].stat().st_mtime, _dt.timezone.utc)
-            (dest / "timestamp.txt").write_text(stamp.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
-            set_note(root, lab, sid, "collect", status, note)
-            placed[sid] = (status, note)
-            for n, _ in files:
-                if n != chosen[0]:
-                    unplaced.append((n, f"{sid}: extra file, ignored"))
-    for sid, (status, note) in sorted(placed.items()):
-        print(f"{sid:20} {status:10} {note}")
-    for name, why in unplaced:
-        print(f"NOT PLACED: {name} ({why})")
-    missing = sorted(set(students) - set(placed))
-    if missing:
-        print(f"no submission from: {', '.join(missing)}")
+            shutil.copyfile(placed.path, dest / f"{lab}.ipynb")
+            (dest / "timestamp.txt").write_text(plan.timestamp(sid))
+        plan.record(root, lab)
+    print("\n".join(plan.report(students)))
     return 0
 
 
@@ -602,7 +498,7 @@ def _autograde_in_workers(root: Path, lab: str, students: list[str], wall_clock:
                "--wall-clock", str(wall_clock), "--run-id", run_id]
         for sid in share:
             cmd += ["--student", sid]
-        procs.append(subprocess.Popen(cmd, preexec_fn=_die_with_parent))
+        procs.append(subprocess.Popen(cmd, preexec_fn=_die_with_parent if os.name == "posix" else None))
     codes = [proc.wait() for proc in procs]
     dead = [(i, code) for i, code in enumerate(codes) if code != 0]
     if not dead:
@@ -664,49 +560,18 @@ def cmd_feedback(root: Path, lab: str, to: Path | None) -> int:
     return 0
 
 
-EXPORT_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
-                  "email", "raw_score", "late_submission_penalty", "score", "max_score",
-                  "needs_manual_grade", "status", "note"]
-
-
 def export_rows(root: Path) -> list[dict]:
     """One row per (assignment, student), nbgrader's columns plus status and note."""
-    from nbgrader.api import MissingEntry
-
-    notes = read_notes(root)
-    rows = []
     with _gradebook(root) as gb:
-        for assignment in gb.assignments:
-            for student in gb.students:
-                row = {"assignment": assignment.name, "duedate": assignment.duedate or "",
-                       "student_id": student.id, "last_name": student.last_name or "",
-                       "first_name": student.first_name or "", "email": student.email or "",
-                       "max_score": assignment.max_score}
-                try:
-                    sub = gb.find_submission(assignment.name, student.id)
-                except MissingEntry:
-                    row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0,
-                               needs_manual_grade=False)
-                else:
-                    row.update(timestamp=sub.timestamp or "", raw_score=sub.score,
-                               late_submission_penalty=sub.late_submission_penalty,
-                               score=max(0.0, sub.score - sub.late_submission_penalty),
-                               needs_manual_grade=bool(sub.needs_manual_grade))
-                stages = notes.get(assignment.name, {}).get(student.id, {})
-                last = stages.get("autograde") or stages.get("collect") or {}
-                row["status"] = last.get("status", "not submitted" if not row["timestamp"] else "")
-                row["note"] = "; ".join(s["note"] for s in stages.values() if s.get("note"))
-                rows.append(row)
-    return rows
+        return plugins.export_rows(gb, read_notes(root))
 
 
 def cmd_export(root: Path, to: Path) -> int:
-    rows = export_rows(root)
-    with open(to, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"{len(rows)} rows written to {to}")
+    """The grades CSV, written by the course's nbgrader export plugin."""
+    exporter = plugins.CourseCsvExportPlugin(to=str(to), course_root=str(root))
+    with _gradebook(root) as gb:
+        exporter.export(gb)
+    print(f"{exporter.rows_written} rows written to {to}")
     return 0
 
 

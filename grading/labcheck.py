@@ -40,9 +40,17 @@ import numbers
 import zlib
 
 import numpy as np
-
-from sealrun import (RECORD_PREFIX, Unreadable, blocked, call_under_blocks, copy_args,  # noqa: F401
-                     decode, encode, make_record, weight_tile_fits_array)
+from sealrun import (  # noqa: F401
+    RECORD_PREFIX,
+    Unreadable,
+    blocked,
+    call_under_blocks,
+    copy_args,
+    decode,
+    encode,
+    make_record,
+    weight_tile_fits_array,
+)
 
 #: A result larger than this (encoded) is refused: no check needs more.
 MAX_RECORD_CHARS = 4_000_000
@@ -77,7 +85,7 @@ class Case:
         How the messages name the student's object, e.g. ``"ws_step"``.
     """
 
-    def __init__(self, inputs, check, blocked=(), guards=None, what=""):
+    def __init__(self, inputs, check, blocked=(), guards=None, what=""):  # noqa: F811 (the re-exported name)
         self.inputs, self.check, self.blocked = inputs, check, tuple(blocked)
         self.guards, self.what = dict(guards or {}), what
 

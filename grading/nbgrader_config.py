@@ -69,6 +69,16 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
+# The course's nbgrader plugins (plugins.py), so that nbgrader's own commands, run
+# from this directory, do what course.py does: `nbgrader export` writes the course's
+# CSV (nbgrader's columns plus needs_manual_grade, status, note), and
+# `nbgrader zip_collect LAB --force` places an LMS download from
+# downloaded/LAB/archive/ (student ids in file or folder names, the lab's notebook
+# recognised by its cell ids, zip archives) as `course.py collect` does.
+c.ExportApp.plugin_class = "plugins.CourseCsvExportPlugin"
+c.ZipCollectApp.extractor_plugin = "plugins.LmsExtractorPlugin"
+c.ZipCollectApp.collector_plugin = "plugins.LmsCollectorPlugin"
+
 # Feedback never contains hidden tests (nbgrader's default would show them).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",

@@ -39,15 +39,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import sealed
+import sealrun
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer, Unicode
-
-import sealed
-import sealrun
 
 #: The user the kernel runs as when the grader is root (``nobody`` on Debian).
 SANDBOX_UID = SANDBOX_GID = 65534

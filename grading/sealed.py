@@ -39,8 +39,8 @@ import sys
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader import utils
+from nbgrader.preprocessors import NbGraderPreprocessor
 
 HERE = Path(__file__).resolve().parent
 SEAL_CALL = re.compile(r"""\bseal\(\s*["'](\w+)["']""")

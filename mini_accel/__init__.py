@@ -7,7 +7,7 @@ public validates its inputs and documents its model.
 >>> A = np.arange(6, dtype=np.int8).reshape(2, 3); B = np.ones((3, 2), np.int8)
 >>> res = ma.SystolicArray(4, 4).matmul(A, B)
 >>> res.output.tolist(), res.cycles
-([[3, 3], [12, 12]], 16)
+([[3, 3], [12, 12]], 12)
 
 The modules, one job each (all but ``systolic`` load on first use, so
 ``import mini_accel`` stays light and never imports matplotlib):
@@ -49,7 +49,6 @@ import importlib
 # The kernels come from ``mini_accel._core.load``: the compiled Cython core, else
 # its pure-numpy twin with one RuntimeWarning that says how to get the compiled
 # one (importing ``systolic`` below picks the first).
-
 from .systolic import (  # noqa: E402
     DATAFLOWS,
     SystolicArray,
@@ -68,6 +67,7 @@ _SUBMODULES = (
     "llm", "llm_decoder", "llm_serving", "llm_sim", "viz_llm",
     "mapping", "mapping_model", "mapper", "sparsity", "viz_mapping",
     "training", "training_memory", "viz_training",
+    "nn_layers", "nn_activations", "nn_counting", "nn_training", "viz_energy", "viz_systolic",
 )
 
 # Public names that live in a lazily loaded module (PEP 562).
@@ -80,7 +80,7 @@ _LAZY_NAMES = {
     "quant": ("QParams", "qparams_minmax", "qparams_from_range", "quantize", "dequantize",
               "fake_quant", "calibrate", "format_info", "round_to_format", "IntegerLinear",
               "integer_matmul"),
-    "datasets": ("load_digits", "train_test_split"),
+    "datasets": ("load_digits", "holdout_split", "train_test_split"),
     "nn": ("Sequential", "Dense", "Conv2d", "GemmShape", "train_mlp"),
     "workloads": ("get_workload",),
     "devices": ("get_device", "find_devices", "get_preset"),
@@ -107,7 +107,7 @@ _RENAMED = {
 
 def _version() -> str:
     """The one version string, pyproject.toml's, from the installed metadata."""
-    from importlib import metadata    # read lazily: slow to import
+    from importlib import metadata  # read lazily: slow to import
 
     try:
         return metadata.version("mini_accel")

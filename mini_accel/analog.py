@@ -71,13 +71,21 @@ True
 """
 from __future__ import annotations
 
-import csv
 import functools
-import math
-import numbers
-from importlib import resources
+from typing import Literal
 
 import numpy as np
+
+from ._checks import (
+    UnknownName,
+    check_array,
+    check_int,
+    check_number,
+    check_option,
+    check_rng,
+    check_size,
+)
+from .tables import read_table
 
 __all__ = [
     "NOISE_MODELS",
@@ -90,19 +98,15 @@ __all__ = [
 ]
 
 #: Programming-noise models of :func:`analog_matmul`.
-NOISE_MODELS = ("gaussian", "pcm")
+NoiseModel = Literal["gaussian", "pcm"]
+NOISE_MODELS = NoiseModel.__args__
 #: Largest DAC/ADC resolution accepted (beyond it float64 rounding, not the ADC, decides).
 MAX_BITS = 24
 
 
 @functools.lru_cache(maxsize=1)
 def _table() -> dict:
-    text = resources.files("mini_accel").joinpath("data", "analog_noise.csv").read_text("utf-8")
-    rows = {}
-    for row in csv.DictReader(text.splitlines()):
-        row["value"] = float(row["value"])
-        rows[row["name"]] = row
-    return rows
+    return {row["name"]: row for row in read_table("analog_noise.csv", numbers=("value",))}
 
 
 def load_noise_table() -> dict:
@@ -115,7 +119,10 @@ def load_noise_table() -> dict:
 
 
 def _v(name: str) -> float:
-    return _table()[name]["value"]
+    rows = _table()
+    if name not in rows:
+        raise UnknownName(f"name must be one of {tuple(rows)}, got {name!r}")
+    return rows[name]["value"]
 
 
 #: aihwkit's default analog tile (IOParameters): read noise 0.06, a 9-bit ADC
@@ -131,65 +138,23 @@ AIHWKIT_DEFAULTS = {
 # --------------------------------------------------------------------------- #
 # Argument checks
 # --------------------------------------------------------------------------- #
-def _nonneg(name: str, value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating,
-                                                                     np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
-
-
 def _bits(name: str, value):
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name} must be an int number of bits or None, got {value!r}")
-    value = int(value)
-    if not 2 <= value <= MAX_BITS:
-        raise ValueError(f"{name} must be between 2 and {MAX_BITS} bits (a symmetric converter "
-                         f"needs at least 3 levels), got {value}")
-    return value
+    """None (no converter) or a resolution of 2 to MAX_BITS bits (3 levels at least)."""
+    return None if value is None else check_int(name, value, low=2, high=MAX_BITS)
 
 
 def _matrix(name: str, x) -> np.ndarray:
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}") from exc
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return arr
-
-
-def _generator(rng) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, (numbers.Integral, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}")
+    return check_array(name, x, ndim=2, allow_empty=False)
 
 
 def _options(prog_noise, read_noise, adc_bits, adc_range, dac_bits, noise_model):
-    if noise_model not in NOISE_MODELS:
-        raise ValueError(f"noise_model must be one of {NOISE_MODELS}, got {noise_model!r}")
+    noise_model = check_option("noise_model", noise_model, NOISE_MODELS)
     if isinstance(adc_range, str):
-        if adc_range != "max":
-            raise ValueError(f"adc_range must be a number > 0 or 'max', got {adc_range!r}")
+        adc_range = check_option("adc_range", adc_range, ("max",))
     else:
-        adc_range = _nonneg("adc_range", adc_range)
-        if adc_range == 0:
-            raise ValueError("adc_range must be > 0 (the ADC's full scale)")
-    return (_nonneg("prog_noise", prog_noise), _nonneg("read_noise", read_noise),
-            _bits("adc_bits", adc_bits), adc_range, _bits("dac_bits", dac_bits))
+        adc_range = check_number("adc_range", adc_range, low=0, closed="neither")
+    return (check_number("prog_noise", prog_noise, low=0), check_number("read_noise", read_noise, low=0),
+            _bits("adc_bits", adc_bits), adc_range, _bits("dac_bits", dac_bits), noise_model)
 
 
 def _quantize(x: np.ndarray, step: float, limit: float) -> np.ndarray:
@@ -230,7 +195,7 @@ def _program(w: np.ndarray, prog_noise: float, noise_model: str, gen) -> np.ndar
 
 def analog_matmul(A, W, *, prog_noise: float = 0.0, read_noise: float = 0.0,
                   adc_bits: int | None = None, adc_range=None, dac_bits: int | None = None,
-                  noise_model: str = "gaussian", rng=0) -> np.ndarray:
+                  noise_model: NoiseModel = "gaussian", rng=0) -> np.ndarray:
     """``A @ W`` computed by a noisy analog crossbar (see the module docstring).
 
     Parameters
@@ -272,11 +237,12 @@ def analog_matmul(A, W, *, prog_noise: float = 0.0, read_noise: float = 0.0,
     if A.shape[1] != W.shape[0]:
         raise ValueError(f"inner dimensions differ: A is {A.shape[0]}x{A.shape[1]} and W is "
                          f"{W.shape[0]}x{W.shape[1]}; A.shape[1] must equal W.shape[0]")
+    check_size("the multiply-adds of A @ W (M*K*N)", A.shape[0] * A.shape[1] * W.shape[1])
     if adc_range is None:
         adc_range = AIHWKIT_DEFAULTS["adc_range"]
-    prog_noise, read_noise, adc_bits, adc_range, dac_bits = _options(
+    prog_noise, read_noise, adc_bits, adc_range, dac_bits, noise_model = _options(
         prog_noise, read_noise, adc_bits, adc_range, dac_bits, noise_model)
-    gen = _generator(rng)
+    gen = check_rng("rng", rng)
 
     w_max = float(np.abs(W).max())
     if w_max == 0.0:
@@ -324,11 +290,19 @@ def analog_forward(model, X, *, rng=0, **analog_options) -> np.ndarray:
     noise per layer); the bias is added digitally after the ADC; other
     layers (ReLU, ...) run digitally. ``analog_options`` are those of
     :func:`analog_matmul`.
+
+    >>> from mini_accel.nn import Dense, ReLU, Sequential
+    >>> model = Sequential([Dense(3, 4, rng=0), ReLU(), Dense(4, 2, rng=1)])
+    >>> X = np.ones((2, 3))
+    >>> np.allclose(analog_forward(model, X), model.forward(X))        # no noise: exact
+    True
+    >>> analog_forward(model, X, read_noise=0.05, adc_bits=6).shape
+    (2, 2)
     """
     from .nn import Dense, Softmax
     _check_model(model)
     x = _matrix("X", X)
-    gen = _generator(rng)
+    gen = check_rng("rng", rng)
     layers = model.layers[:-1] if isinstance(model.layers[-1], Softmax) else model.layers
     for layer in layers:
         if isinstance(layer, Dense):
@@ -345,7 +319,7 @@ def analog_forward(model, X, *, rng=0, **analog_options) -> np.ndarray:
 
 def analog_accuracy(model, X, y, *, prog_noise: float = 0.0, read_noise: float = 0.0,
                     adc_bits: int | None = None, adc_range=None, dac_bits: int | None = None,
-                    noise_model: str = "gaussian", rng=0, repeats: int = 1) -> float:
+                    noise_model: NoiseModel = "gaussian", rng=0, repeats: int = 1) -> float:
     """Accuracy of a trained MLP whose Dense layers run on the analog array.
 
     ``repeats`` independent chips (programming and read noise drawn anew,
@@ -366,13 +340,10 @@ def analog_accuracy(model, X, y, *, prog_noise: float = 0.0, read_noise: float =
     _check_model(model)
     X = _matrix("X", X)
     labels = _labels(y, X.shape[0])
-    if isinstance(repeats, (bool, np.bool_)) or not isinstance(repeats, (numbers.Integral, np.integer)):
-        raise TypeError(f"repeats must be an int, got {repeats!r}")
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    gen = _generator(rng)
+    repeats = check_int("repeats", repeats, low=1, high=10_000)
+    gen = check_rng("rng", rng)
     options = dict(prog_noise=prog_noise, read_noise=read_noise, adc_bits=adc_bits,
                    adc_range=adc_range, dac_bits=dac_bits, noise_model=noise_model)
     hits = [float(np.mean(np.argmax(analog_forward(model, X, rng=gen, **options), axis=1) == labels))
-            for _ in range(int(repeats))]
+            for _ in range(repeats)]
     return float(np.mean(hits))

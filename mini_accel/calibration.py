@@ -93,14 +93,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
+from ._checks import check_array, check_bool, check_int, check_number, check_option
 from .quantizers import (
     QParams,
-    _check_bits,
-    _check_bool,
-    _real_array,
+    _bits,
+    _samples,
     fake_quant,
     qparams_from_range,
     quantization_error,
@@ -120,8 +121,10 @@ __all__ = [
     "expand_merged_bins",
 ]
 
-METHODS = ("minmax", "percentile", "mse", "entropy")
-MODES = ("symmetric", "unsigned", "affine")
+Method = Literal["minmax", "percentile", "mse", "entropy"]
+Mode = Literal["symmetric", "unsigned", "affine"]
+METHODS = Method.__args__
+MODES = Mode.__args__
 
 
 # --------------------------------------------------------------------------- #
@@ -129,27 +132,17 @@ MODES = ("symmetric", "unsigned", "affine")
 # --------------------------------------------------------------------------- #
 def _calibration_data(x) -> np.ndarray:
     """Flattened float64 copy of the samples; rejects empty and non-finite data."""
-    arr = _real_array("x (calibration data)", x)
-    return arr.astype(np.float64).ravel()
+    return _samples("x (calibration data)", x).astype(np.float64).ravel()
 
 
 def _check_mode(mode, data: np.ndarray | None = None) -> str:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    mode = check_option("mode", mode, MODES)
     if mode == "unsigned" and data is not None and data.min() < 0:
         raise ValueError(
             f"mode='unsigned' is for non-negative data (e.g. after ReLU), but x has values down "
             f"to {data.min():.6g}; use mode='symmetric' or 'affine'"
         )
     return mode
-
-
-def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return int(value)
 
 
 def _num_levels(bits: int, unsigned: bool) -> int:
@@ -160,7 +153,7 @@ def _num_levels(bits: int, unsigned: bool) -> int:
 # --------------------------------------------------------------------------- #
 # The calibrators
 # --------------------------------------------------------------------------- #
-def minmax_range(x, mode: str = "symmetric") -> tuple[float, float]:
+def minmax_range(x, mode: Mode = "symmetric") -> tuple[float, float]:
     """``(min, max)`` of the data (symmetric: ``(-max|x|, max|x|)``; unsigned: ``(0, max)``).
 
     >>> minmax_range([-1.0, 3.0]), minmax_range([-1.0, 3.0], "affine")
@@ -174,7 +167,7 @@ def minmax_range(x, mode: str = "symmetric") -> tuple[float, float]:
     return (0.0, amax) if mode == "unsigned" else (-amax, amax)
 
 
-def percentile_range(x, percentile: float = 99.99, mode: str = "symmetric") -> tuple[float, float]:
+def percentile_range(x, percentile: float = 99.99, mode: Mode = "symmetric") -> tuple[float, float]:
     """Clip at a percentile: of ``|x|`` (symmetric, unsigned) or at both ends of ``x`` (affine).
 
     Percentiles are exact on the data (``numpy.percentile``, linear
@@ -185,10 +178,7 @@ def percentile_range(x, percentile: float = 99.99, mode: str = "symmetric") -> t
     """
     data = _calibration_data(x)
     mode = _check_mode(mode, data)
-    if not isinstance(percentile, (int, float, np.integer, np.floating)) or \
-            not 50.0 <= float(percentile) <= 100.0:
-        raise ValueError(f"percentile must be a number between 50 and 100, got {percentile!r}")
-    p = float(percentile)
+    p = check_number("percentile", percentile, low=50, high=100)
     if mode == "affine":
         lo, hi = np.percentile(data, [100.0 - p, p])
         return float(min(lo, 0.0)), float(max(hi, 0.0))
@@ -231,7 +221,7 @@ class _SortedMoments:
         return float(np.sum(sxx - 2.0 * g * sx + n * g * g))
 
 
-def mse_range(x, bits: int = 8, mode: str = "symmetric",
+def mse_range(x, bits: int = 8, mode: Mode = "symmetric",
               num_candidates: int = 256) -> tuple[float, float]:
     """Clipping range with the least mean squared quantization error on ``x``.
 
@@ -248,10 +238,10 @@ def mse_range(x, bits: int = 8, mode: str = "symmetric",
     >>> bool(hi < 1.5)                    # the lone value at 1.5 is clipped
     True
     """
-    bits = _check_bits(bits)
+    bits = _bits(bits)
     data = _calibration_data(x)
     mode = _check_mode(mode, data)
-    num_candidates = _check_int("num_candidates", num_candidates, 2, 100_000)
+    num_candidates = check_int("num_candidates", num_candidates, low=2, high=100_000)
     lo0, hi0 = minmax_range(data, mode)
     if mode == "affine":
         lo0, hi0 = min(lo0, 0.0), max(hi0, 0.0)
@@ -279,7 +269,7 @@ def abs_histogram(x, num_bins: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     ([1, 1, 1, 1], [0.0, 0.5, 1.0, 1.5, 2.0])
     """
     data = _calibration_data(x)
-    num_bins = _check_int("num_bins", num_bins, 2, 1 << 20)
+    num_bins = check_int("num_bins", num_bins, low=2, high=1 << 20)
     mags = np.abs(data)
     amax = float(mags.max())
     if amax == 0.0:
@@ -298,12 +288,8 @@ def expand_merged_bins(bins, num_levels: int) -> np.ndarray:
     >>> expand_merged_bins([1, 0, 2, 3, 5, 3, 1, 7], 2).tolist()
     [2.0, 0.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     """
-    b = np.asarray(bins, dtype=np.float64)
-    if b.ndim != 1 or b.size == 0:
-        raise ValueError(f"bins must be a non-empty 1-d array, got shape {b.shape}")
-    if np.any(b < 0) or not np.all(np.isfinite(b)):
-        raise ValueError("bins must be finite, non-negative counts")
-    num_levels = _check_int("num_levels", num_levels, 1, 1 << 20)
+    b = check_array("bins", bins, ndim=1, allow_empty=False, low=0)
+    num_levels = check_int("num_levels", num_levels, low=1, high=1 << 20)
     n = b.size
     group = (np.arange(n, dtype=np.int64) * num_levels) // n
     nonempty = b > 0
@@ -338,13 +324,11 @@ def kl_divergence_sweep(counts, num_levels: int = 128,
     (For ``i = 4``: P = [1, 1, 1, 1 + 12] / 16 and Q = [1, 1, 1, 1] / 4, so
     KL = 3/16 ln(1/4) + 13/16 ln(13/4) = 0.6977.)
     """
-    bins = np.asarray(counts, dtype=np.float64)
-    if bins.ndim != 1 or bins.size < 2:
-        raise ValueError(f"counts must be a 1-d histogram with at least 2 bins, got shape {bins.shape}")
-    if np.any(bins < 0) or not np.all(np.isfinite(bins)) or bins.sum() == 0:
-        raise ValueError("counts must be finite, non-negative and not all zero")
-    num_levels = _check_int("num_levels", num_levels, 1, 1 << 20)
-    start_bin = _check_int("start_bin", start_bin, 1, bins.size - 1)
+    bins = check_array("counts", counts, ndim=1, low=0, max_elements=1 << 16)
+    if bins.size < 2 or bins.sum() == 0:
+        raise ValueError(f"counts must be a histogram of at least 2 bins, not all zero, got {bins!r}")
+    num_levels = check_int("num_levels", num_levels, low=1, high=1 << 20)
+    start_bin = check_int("start_bin", start_bin, low=1, high=bins.size - 1)
     candidates = np.arange(start_bin, bins.size)
     divergences = np.empty(candidates.size)
     tail = np.concatenate([np.cumsum(bins[::-1])[::-1], [0.0]])  # tail[i] = sum(bins[i:])
@@ -369,13 +353,13 @@ def entropy_amax(x, bits: int = 8, unsigned: bool = False, num_bins: int = 2048,
     >>> bool(0 < t < d["edges"][-1]), int(d["candidates"][0]), len(d["divergences"])
     (True, 128, 1920)
     """
-    bits = _check_bits(bits)
-    unsigned = _check_bool("unsigned", unsigned)
+    bits = _bits(bits)
+    unsigned = check_bool("unsigned", unsigned)
     data = _calibration_data(x)
     if unsigned:
         _check_mode("unsigned", data)
-    num_bins = _check_int("num_bins", num_bins, 2, 1 << 16)
-    start_bin = _check_int("start_bin", start_bin, 1, num_bins - 1)
+    num_bins = check_int("num_bins", num_bins, low=2, high=1 << 16)
+    start_bin = check_int("start_bin", start_bin, low=1, high=num_bins - 1)
     if np.abs(data).max() == 0.0:
         return 0.0, {"counts": None, "edges": None, "candidates": None,
                      "divergences": None, "best_bin": None}
@@ -408,6 +392,12 @@ class Calibration:
 
     ``details`` holds method-specific data (the entropy calibrator's histogram
     and divergence curve, for plotting).
+
+    >>> c = Calibration("minmax", "symmetric", 8, -2.0, 1.0)
+    >>> c.amax, int(c.qparams().qmax), c.fake_quant([0.5, 3.0]).astype(float).round(3).tolist()
+    (2.0, 127, [0.504, 2.0])
+    >>> round(c.error([0.5, 3.0])["clipped"], 2)
+    0.5
     """
 
     method: str
@@ -431,7 +421,7 @@ class Calibration:
         ``affine``: signed by default, ``Z`` from the range (PyTorch formula).
         """
         if signed is not None:
-            _check_bool("signed", signed)
+            check_bool("signed", signed)
             if self.mode == "symmetric" and not signed:
                 raise ValueError("a symmetric calibration is stored in signed integers")
         return _qparams_for_range(self.lo, self.hi, self.bits, self.mode, signed)
@@ -445,7 +435,7 @@ class Calibration:
         return quantization_error(x, self.qparams())
 
 
-def calibrate(x, method: str = "entropy", bits: int = 8, mode: str = "symmetric", *,
+def calibrate(x, method: Method = "entropy", bits: int = 8, mode: Mode = "symmetric", *,
               percentile: float = 99.99, num_bins: int = 2048, start_bin: int = 128,
               num_candidates: int = 256) -> Calibration:
     """Calibrate a clipping range on sample values ``x`` with one of :data:`METHODS`.
@@ -474,9 +464,8 @@ def calibrate(x, method: str = "entropy", bits: int = 8, mode: str = "symmetric"
     >>> c.lo, c.hi, round(float(c.qparams().scale), 6)       # 4 / 255
     (0.0, 4.0, 0.015686)
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    bits = _check_bits(bits)
+    method = check_option("method", method, METHODS)
+    bits = _bits(bits)
     data = _calibration_data(x)
     mode = _check_mode(mode, data)
     details: dict = {}

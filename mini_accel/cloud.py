@@ -2,14 +2,16 @@
 
 The table ``mini_accel/data/cloud_instances.csv`` lists instances of AWS
 (Inf2, Trn1, G5, P4d, P5), Google Cloud (TPU v5e, v5p), Microsoft Azure
-(ND-series; Maia, which has no public instance) and Oracle Cloud (GPU
-shapes): the accelerator and its catalog row, how many, their memory, the
+(ND-series; Maia, which has no public instance), Oracle Cloud (GPU
+shapes) and Lambda (a per-GPU offer): the accelerator and its catalog row, how many, their memory, the
 on-demand price per hour in one region with its date and source, and the
 reserved or spot discount where one was found. **Prices change**: every
-price carries the date it was read. ``status`` is P (the provider's price
-page), S (a secondary page quoting the list price) or FLAG (no usable
+price carries the date it was published or read. ``status`` is P (the
+provider's own published price), S (a secondary page quoting the list price) or FLAG (no usable
 source: the price is blank or known to be stale, and the row is never used
-for a cost).
+for a cost; asking for its price raises ``ValueError`` naming the instance).
+It is the course's one price table: :func:`chip_prices` derives the
+per-chip prices that :data:`mini_accel.llm_serving.PRICES` shows.
 
 Cost of an inference (:func:`usd_per_million`)::
 
@@ -38,19 +40,15 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ._checks import fraction, positive_number
+from ._checks import UnknownName, check_instance, check_option, fraction, positive_number
+from .tables import read_table
 
 __all__ = ["Instance", "PRICINGS", "load_instances", "get_instance", "find_instances",
-           "usd_per_million", "serve", "compare_instances", "cheapest"]
+           "usd_per_million", "serve", "compare_instances", "cheapest", "chip_prices"]
 
 #: Pricing options: the CSV column holding the discount in percent (None: on demand).
 PRICINGS = {"on_demand": None, "reserved_1y": "reserved_1y_pct", "reserved_3y": "reserved_3y_pct",
             "spot": "spot_pct"}
-
-
-def _num(text):
-    text = (text or "").strip()
-    return float(text) if text else None
 
 
 @dataclass(frozen=True)
@@ -78,17 +76,32 @@ class Instance:
         return self.usd_per_hour is not None and self.status != "FLAG"
 
     def price(self, pricing: str = "on_demand") -> float:
-        """USD per hour under ``pricing`` (see :data:`PRICINGS`); KeyError if not published."""
-        if pricing not in PRICINGS:
-            raise ValueError(f"pricing must be one of {tuple(PRICINGS)}, got {pricing!r}")
+        """USD per hour under ``pricing`` (see :data:`PRICINGS`).
+
+        Raises ValueError naming the instance when the table has no sourced
+        price for it (status FLAG or a blank price) or no published discount
+        for ``pricing``.
+
+        >>> get_instance("ND96isr H100 v5").price()
+        Traceback (most recent call last):
+        ...
+        ValueError: ND96isr H100 v5 has no sourced price (status FLAG); see its source or pass a price
+        """
+        pricing = _check_pricing(pricing)
         if not self.priced:
-            raise KeyError(f"{self.name} has no sourced price (status {self.status}); read its source")
+            raise ValueError(f"{self.name} has no sourced price (status {self.status}); see its source or "
+                             f"pass a price")
         if PRICINGS[pricing] is None:
             return self.usd_per_hour
         pct = self.discounts_pct.get(pricing)
         if pct is None:
-            raise KeyError(f"{self.name}: no published {pricing} discount in the table")
+            raise ValueError(f"{self.name}: no published {pricing} discount in the table; use pricing='on_demand'")
         return self.usd_per_hour * (1 - pct / 100)
+
+    @property
+    def usd_per_chip_hour(self) -> float:
+        """On-demand USD per accelerator-hour (ValueError when unpriced, like :meth:`price`)."""
+        return self.price() / (self.accelerators or 1)
 
     def device(self):
         """The catalog :class:`~mini_accel.devices.Device` of one accelerator (None if it has none)."""
@@ -99,28 +112,32 @@ class Instance:
         """Roofline of one accelerator (the instance's bandwidth override applied)."""
         dev = self.device()
         if dev is None:
-            raise KeyError(f"{self.accelerator} ({self.name}) has no catalog row, so no roofline")
+            raise UnknownName(f"{self.accelerator} ({self.name}) has no catalog row, so no roofline")
         roof = dev.roofline(precision)
         if self.accel_bw_gbs is not None:
             roof = roof.with_bandwidth(self.accel_bw_gbs * 1e9, name=f"{self.accelerator} ({self.name})")
         return roof
 
 
+def _check_pricing(pricing) -> str:
+    return check_option("pricing", pricing, tuple(PRICINGS))
+
+
 def _row(r: dict) -> Instance:
-    count = _num(r["accelerators"])
     return Instance(
         provider=r["provider"], name=r["instance"], accelerator=r["accelerator"],
-        device_name=r["device"] or None, accelerators=int(count) if count else None,
-        accel_memory_gb=_num(r["accel_memory_gb"]), accel_bw_gbs=_num(r["accel_bw_gbs"]),
-        region=r["region"], usd_per_hour=_num(r["usd_per_hour"]), price_date=r["price_date"],
-        discounts_pct={k: _num(r[col]) for k, col in PRICINGS.items() if col and _num(r[col]) is not None},
+        device_name=r["device"] or None, accelerators=r["accelerators"],
+        accel_memory_gb=r["accel_memory_gb"], accel_bw_gbs=r["accel_bw_gbs"],
+        region=r["region"], usd_per_hour=r["usd_per_hour"], price_date=r["price_date"],
+        discounts_pct={k: r[col] for k, col in PRICINGS.items() if col and r[col] is not None},
         software=r["software"], status=r["status"], source=r["source"])
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def _table() -> tuple:
-    from .devices import read_data_table
-    return read_data_table("cloud_instances.csv", _row)
+    rows = read_table("cloud_instances.csv", ints=("accelerators",),
+                      numbers=("accel_memory_gb", "accel_bw_gbs", "usd_per_hour", *filter(None, PRICINGS.values())))
+    return tuple(_row(r) for r in rows)
 
 
 def load_instances() -> list:
@@ -130,10 +147,11 @@ def load_instances() -> list:
 
 def get_instance(name: str) -> Instance:
     """An instance by its exact name (``"p4d.24xlarge"``, ``"BM.GPU.H100.8"``, ...)."""
+    check_instance("name", name, str, what="an instance name (a string)")
     for inst in _table():
         if inst.name == name:
             return inst
-    raise KeyError(f"no instance {name!r}; names are {[i.name for i in _table()]}")
+    raise UnknownName(f"name must be one of {[i.name for i in _table()]}, got {name!r}")
 
 
 def find_instances(*, provider: str | None = None, priced: bool | None = None,
@@ -141,7 +159,7 @@ def find_instances(*, provider: str | None = None, priced: bool | None = None,
     """Instances matching every filter (``modelled``: has a catalog device, so a roofline).
 
     >>> sorted({i.provider for i in find_instances(priced=True)})
-    ['AWS', 'Oracle Cloud']
+    ['AWS', 'Lambda', 'Oracle Cloud']
     """
     out = []
     for inst in _table():
@@ -184,12 +202,13 @@ def serve(instance, workload, *, deadline_s: float, precision: str | None = None
     if isinstance(instance, str):
         instance = get_instance(instance)
     deadline_s = positive_number("deadline_s", deadline_s)
+    pricing = _check_pricing(pricing)
     row = {"instance": instance.name, "provider": instance.provider, "accelerator": instance.accelerator,
            "software": instance.software, "status": instance.status}
     try:
         price = instance.price(pricing)
         roof = instance.roofline(precision)
-    except KeyError as exc:
+    except (KeyError, ValueError) as exc:
         return {**row, "error": str(exc).strip("'\"")}
     model = BatchModel.from_workload(workload, roof, bytes_per_element=bytes_per_element,
                                      activations=activations, efficiency=efficiency)
@@ -235,3 +254,32 @@ def compare_instances(workload, instances=None, **kwargs) -> list:
         rows.append(r)
     return sorted(rows, key=lambda r: ("error" in r, r.get("usd_per_million", 0.0),
                                        r["accelerators"] or 0, r["instance"]))
+
+
+def chip_prices() -> dict:
+    """Per catalog device, the cheapest sourced on-demand price per chip-hour in the table.
+
+    Returns ``{device_name: (usd_per_chip_hour, source)}``. A row counts when
+    it has a sourced price (status P or S) and its accelerators are the
+    catalog chip itself (no ``accel_bw_gbs`` override: the 40 GB A100s of
+    p4d.24xlarge are not the 80 GB catalog row). Among those the cheapest
+    per chip wins (ties: the first row of the file), because a buyer rents
+    the cheapest listed offer of a chip; the costs computed from these
+    prices are therefore the low end of what the clouds charge. ``source``
+    names the row, its date and status, then the row's own source text.
+
+    >>> price, source = chip_prices()["NVIDIA H100 SXM5 80GB"]
+    >>> price, source.split(":")[0]
+    (2.49, 'Lambda, Lambda 1x H100 (on demand)')
+    """
+    best = {}
+    for inst in _table():
+        if not inst.priced or inst.device_name is None or inst.accel_bw_gbs is not None:
+            continue
+        per_chip = inst.usd_per_chip_hour
+        if inst.device_name not in best or per_chip < best[inst.device_name][0]:
+            source = (f"{inst.provider}, {inst.name}: ${inst.usd_per_hour:g}/h for {inst.accelerators} = "
+                      f"${per_chip:.4g} per chip-hour on demand (status {inst.status}, {inst.price_date}); "
+                      f"the cheapest sourced offer of this chip in cloud_instances.csv. {inst.source}")
+            best[inst.device_name] = (per_chip, source)
+    return best

@@ -5,22 +5,30 @@ test set (Alpaydin & Kaynak 1998; 1797 images of 8x8 pixels, values 0..16),
 in the copy that scikit-learn bundles. Origin, licence and checksum are in
 ``mini_accel/data/SOURCES.md``.
 
->>> from mini_accel.datasets import load_digits, train_test_split
+:func:`holdout_split` holds out a fraction of the examples, class by class,
+for testing. (It was called ``train_test_split``, scikit-learn's name for a
+function with another signature; the old name still works, with a
+DeprecationWarning, for one release.)
+
+>>> from mini_accel.datasets import load_digits, holdout_split
 >>> X, y = load_digits()
 >>> X.shape, y.shape, float(X.min()), float(X.max())
 ((1797, 64), (1797,), 0.0, 16.0)
->>> X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_fraction=0.25, seed=0)
+>>> X_tr, X_te, y_tr, y_te = holdout_split(X, y, test_fraction=0.25, seed=0)
 >>> len(y_tr), len(y_te)
 (1347, 450)
 """
 from __future__ import annotations
 
 import gzip
+import warnings
 from importlib import resources
 
 import numpy as np
 
-__all__ = ["load_digits", "train_test_split", "DIGITS_SHAPE"]
+from ._checks import check_bool, check_number, check_rng, check_size
+
+__all__ = ["load_digits", "holdout_split", "train_test_split", "DIGITS_SHAPE"]
 
 #: Height and width of one digit image.
 DIGITS_SHAPE = (8, 8)
@@ -52,6 +60,7 @@ def load_digits(*, as_images: bool = False):
     >>> X.shape, int(y[0])
     ((1797, 1, 8, 8), 0)
     """
+    as_images = check_bool("as_images", as_images)
     ref = resources.files("mini_accel").joinpath("data", _DIGITS_FILE)
     with ref.open("rb") as raw, gzip.open(raw, "rt") as text:
         table = np.loadtxt(text, delimiter=",", dtype=np.float64)
@@ -62,8 +71,8 @@ def load_digits(*, as_images: bool = False):
     return X, y
 
 
-def train_test_split(X, y, test_fraction: float = 0.25, seed=0, *, stratify: bool = True):
-    """Split ``X`` and ``y`` into a training and a test part, reproducibly.
+def holdout_split(X, y, test_fraction: float = 0.25, seed=0, *, stratify: bool = True):
+    """Hold out ``test_fraction`` of the examples for testing, class by class, reproducibly.
 
     With ``stratify=True`` (the default) each class is split on its own, so
     both parts keep the class proportions of ``y``: of a class with ``n``
@@ -92,12 +101,14 @@ def train_test_split(X, y, test_fraction: float = 0.25, seed=0, *, stratify: boo
 
     >>> import numpy as np
     >>> X = np.arange(20).reshape(10, 2); y = np.array([0] * 6 + [1] * 4)
-    >>> X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_fraction=0.5, seed=1)
+    >>> X_tr, X_te, y_tr, y_te = holdout_split(X, y, test_fraction=0.5, seed=1)
     >>> sorted(y_te.tolist()), X_tr.shape
     ([0, 0, 0, 1, 1], (5, 2))
     """
-    X = np.asarray(X)
+    X = np.asarray(X)        # a view: nothing is copied before the sizes are checked
     y = np.asarray(y)
+    check_size("X", X.size)
+    check_size("y", y.size)
     if X.ndim == 0:
         raise ValueError("X must have at least one axis (one row per example), got a scalar")
     if y.ndim != 1:
@@ -107,19 +118,12 @@ def train_test_split(X, y, test_fraction: float = 0.25, seed=0, *, stratify: boo
             f"X and y must have the same number of examples, got X with {X.shape[0]} "
             f"rows and y with {y.shape[0]} labels"
         )
-    if isinstance(test_fraction, (bool, np.bool_)) or not isinstance(
-        test_fraction, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"test_fraction must be a number between 0 and 1, got {test_fraction!r}")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    test_fraction = check_number("test_fraction", test_fraction, low=0, high=1, closed="neither")
     n = y.shape[0]
     if n < 2:
         raise ValueError(f"need at least 2 examples to split, got {n}")
-    if not isinstance(stratify, (bool, np.bool_)):
-        raise TypeError(f"stratify must be True or False, got {stratify!r}")
-
-    rng = np.random.default_rng(seed)
+    stratify = check_bool("stratify", stratify)
+    rng = check_rng("seed", seed)
     if stratify:
         test_idx = []
         for label in np.unique(y):
@@ -140,3 +144,21 @@ def train_test_split(X, y, test_fraction: float = 0.25, seed=0, *, stratify: boo
     train_idx = rng.permutation(np.flatnonzero(~is_test))
     test_idx = rng.permutation(np.flatnonzero(is_test))
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+def train_test_split(X, y, test_fraction: float = 0.25, seed=0, *, stratify: bool = True):
+    """Deprecated name of :func:`holdout_split` (same arguments, same result).
+
+    scikit-learn's ``train_test_split`` takes ``test_size``, ``random_state``
+    and a ``stratify`` array; this one does not, hence the new name.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DeprecationWarning)
+    ...     parts = train_test_split([[0], [1], [2], [3]], [0, 0, 1, 1], 0.5)
+    >>> [p.shape for p in parts]
+    [(2, 1), (2, 1), (2,), (2,)]
+    """
+    warnings.warn("mini_accel.datasets.train_test_split is now holdout_split (same arguments); "
+                  "the old name will be removed in the next release", DeprecationWarning, stacklevel=2)
+    return holdout_split(X, y, test_fraction, seed, stratify=stratify)

@@ -49,10 +49,13 @@ source of every number and a list of what is *not* published:
 """
 from __future__ import annotations
 
-import csv
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
+from typing import Literal
+
+from ._checks import UnknownName, check_bool, check_option
+from .formats import canonical_format, formats_supported_by
+from .tables import read_table
 
 __all__ = [
     "PRECISIONS",
@@ -85,8 +88,11 @@ ERRATA = {
     ("AWS Trainium (Trn1)", "source"): ("52 MiB", "cites the NKI guide for onchip_mb"),
 }
 
-#: Precisions with a peak column in the catalog, and the column's unit scale.
-PRECISIONS = ("int8", "fp8", "fp16", "bf16", "tf32", "fp32")
+#: Precisions with a peak column in the catalog, fastest first (the registry
+#: :data:`mini_accel.formats.FORMATS` says which formats ``devices`` supports).
+PRECISIONS = tuple(p for p in ("int8", "fp8", "fp16", "bf16", "tf32", "fp32")
+                   if p in formats_supported_by("devices"))
+Precision = Literal["int8", "fp8", "fp16", "bf16", "tf32", "fp32"]
 _PEAK_COLUMNS = {"int8": "int8_tops", "fp8": "fp8_tflops", "fp16": "fp16_tflops",
                  "bf16": "bf16_tflops", "tf32": "tf32_tflops", "fp32": "fp32_tflops"}
 KINDS = ("edge", "server")
@@ -94,14 +100,14 @@ ARCHS = ("cpu", "gpu", "asic", "fpga")
 _BW_UNITS = {"GB/s": 1e9, "GiB/s": 2.0**30}
 
 
-def _float_or_none(text: str):
-    text = (text or "").strip()
-    return float(text) if text else None
-
-
 @dataclass(frozen=True)
 class Device:
-    """One catalog row. Missing numbers are ``None``; see the module docstring for units."""
+    """One catalog row. Missing numbers are ``None``; see the module docstring for units.
+
+    >>> d = get_device("Edge TPU")
+    >>> d.kind, d.arch, d.peak("int8") / 1e12, d.bandwidth is None
+    ('edge', 'asic', 4.0, True)
+    """
 
     name: str
     vendor: str
@@ -136,92 +142,124 @@ class Device:
         """Precisions that have a published peak, in :data:`PRECISIONS` order."""
         return tuple(p for p in PRECISIONS if p in self.peaks)
 
-    def peak(self, precision: str) -> float:
+    def peak(self, precision: Precision) -> float:
         """Peak throughput in ops/s at ``precision`` (1 MAC = 2 ops).
 
-        Raises ``KeyError`` naming the available precisions when the catalog
-        has no number for this one (it is never guessed).
+        Raises ``KeyError`` (:class:`~mini_accel._checks.UnknownName`, also a
+        ValueError) naming the available precisions when the catalog has no
+        number for this one (it is never guessed).
+
+        >>> get_device("TPU v1").peak("INT8") / 1e12
+        92.0
         """
         precision = _check_precision(precision)
         if precision not in self.peaks:
-            raise KeyError(
+            raise UnknownName(
                 f"{self.name} has no published {precision} peak in the catalog; "
                 f"available: {list(self.precisions) or 'none'}"
             )
         return self.peaks[precision]
 
     def best_precision(self) -> str | None:
-        """The lowest-precision format with a peak (the fastest the device is rated at)."""
+        """The lowest-precision format with a peak (the fastest the device is rated at).
+
+        >>> get_device("A100").best_precision()
+        'int8'
+        """
         return self.precisions[0] if self.precisions else None
 
-    def ridge_point(self, precision: str) -> float:
-        """Peak ops/s over DRAM bytes/s: ops per byte where compute and memory balance."""
+    def ridge_point(self, precision: Precision) -> float:
+        """Peak ops/s over DRAM bytes/s: ops per byte where compute and memory balance.
+
+        >>> round(get_device("TPU v1").ridge_point("int8"))
+        2706
+        """
         if self.bandwidth is None:
-            raise KeyError(f"{self.name} has no published memory bandwidth in the catalog")
+            raise UnknownName(f"{self.name} has no published memory bandwidth in the catalog")
         return self.peak(precision) / self.bandwidth
 
-    def ops_per_watt(self, precision: str) -> float:
-        """Peak ops/s per watt of ``tdp_w`` (read the source for what the power figure is)."""
+    def ops_per_watt(self, precision: Precision) -> float:
+        """Peak ops/s per watt of ``tdp_w`` (read the source for what the power figure is).
+
+        >>> get_device("Edge TPU").ops_per_watt("int8") / 1e12
+        2.0
+        """
         if self.tdp_w is None:
-            raise KeyError(f"{self.name} has no published power figure in the catalog")
+            raise UnknownName(f"{self.name} has no published power figure in the catalog")
         return self.peak(precision) / self.tdp_w
 
     def is_flagged(self, field_name: str) -> bool:
-        """Whether the catalog marks ``field_name`` (a CSV column) as uncertain."""
+        """Whether the catalog marks ``field_name`` (a CSV column) as uncertain.
+
+        >>> get_device("TPU v1").is_flagged("tdp_w")
+        False
+        """
         return field_name in self.flagged
 
-    def roofline(self, precision: str | None = None):
-        """A :class:`mini_accel.roofline.Roofline` for this device at ``precision``."""
+    def roofline(self, precision: Precision | None = None):
+        """A :class:`mini_accel.roofline.Roofline` for this device at ``precision``.
+
+        >>> round(get_device("TPU v1").roofline().ridge)
+        2706
+        """
         from .roofline import Roofline
         return Roofline.from_device(self, precision)
 
 
 def _check_precision(precision) -> str:
-    if not isinstance(precision, str) or precision.lower() not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision.lower()
+    if isinstance(precision, str) and precision in PRECISIONS:    # the common case, fast
+        return precision
+    return canonical_format(precision, supported_by="devices")
 
 
-def _row_to_device(r: dict) -> Device:
-    peaks = {}
-    for p, col in _PEAK_COLUMNS.items():
-        v = _float_or_none(r[col])
-        if v is not None:
-            peaks[p] = v * 1e12
-    bw = _float_or_none(r["mem_bw_gbs"])
+_NUMBER_COLUMNS = ("year", "process_nm", *(_PEAK_COLUMNS.values()), "unspecified_tops", "mem_gb",
+                   "mem_bw_gbs", "onchip_mb", "tdp_w", "busy_w", "price_usd")
+
+
+def _row_to_device(r: dict, text: dict) -> Device:
+    """A Device from a typed row ``r`` (numbers converted) and its text ``text`` (as in the CSV)."""
+    peaks = {p: r[col] * 1e12 for p, col in _PEAK_COLUMNS.items() if r[col] is not None}
+    bw = r["mem_bw_gbs"]
     unit = r["mem_bw_unit"] or "GB/s"
     if unit not in _BW_UNITS:
         raise ValueError(f"devices.csv row {r['name']!r}: unknown mem_bw_unit {unit!r}")
-    unspecified = _float_or_none(r["unspecified_tops"])
-    year = _float_or_none(r["year"])
+    unspecified = r["unspecified_tops"]
     return Device(
         name=r["name"], vendor=r["vendor"], kind=r["kind"], arch=r["arch"],
-        year=int(year) if year is not None else None,
-        process_nm=_float_or_none(r["process_nm"]), peaks=peaks,
+        year=int(r["year"]) if r["year"] is not None else None,
+        process_nm=r["process_nm"], peaks=peaks,
         unspecified_ops=unspecified * 1e12 if unspecified is not None else None,
-        mem_gb=_float_or_none(r["mem_gb"]),
-        bandwidth=bw * _BW_UNITS[unit] if bw is not None else None,
-        onchip_mb=_float_or_none(r["onchip_mb"]), tdp_w=_float_or_none(r["tdp_w"]),
-        price_usd=_float_or_none(r["price_usd"]), status=r["status"],
-        busy_w=_float_or_none(r.get("busy_w", "")),
-        flagged=tuple(f for f in r["flagged"].split(";") if f), source=r["source"], raw=dict(r),
+        mem_gb=r["mem_gb"], bandwidth=bw * _BW_UNITS[unit] if bw is not None else None,
+        onchip_mb=r["onchip_mb"], tdp_w=r["tdp_w"], price_usd=r["price_usd"], status=r["status"],
+        busy_w=r["busy_w"], flagged=tuple(f for f in r["flagged"].split(";") if f),
+        source=r["source"], raw=dict(text),
     )
 
 
 def read_data_table(filename: str, row) -> tuple:
-    """``row(dict)`` of every row of ``mini_accel/data/<filename>`` (a CSV with a header), in order."""
-    ref = resources.files("mini_accel").joinpath("data", filename)
-    with ref.open("r", encoding="utf-8") as fh:
-        return tuple(row(r) for r in csv.DictReader(fh))
+    """``row(dict)`` of every row of ``mini_accel/data/<filename>``, in order (cells as text).
+
+    A thin wrapper over :func:`mini_accel.tables.read_table`, the one CSV
+    loader (kept for :mod:`mini_accel.cloud`).
+
+    >>> read_data_table("devices.csv", lambda r: r["name"])[0]
+    'Google TPU v1'
+    """
+    return tuple(row(r) for r in read_table(filename))
 
 
 @functools.lru_cache(maxsize=1)
 def _catalog() -> tuple:
-    return read_data_table("devices.csv", _row_to_device)
+    typed = read_table("devices.csv", numbers=_NUMBER_COLUMNS)
+    return tuple(_row_to_device(r, t) for r, t in zip(typed, read_table("devices.csv")))
 
 
 def load_devices() -> list:
-    """Every device in the catalog, in file order."""
+    """Every device in the catalog, in file order.
+
+    >>> load_devices()[0].name
+    'Google TPU v1'
+    """
     return list(_catalog())
 
 
@@ -231,8 +269,10 @@ def get_device(name: str) -> Device:
     >>> get_device("a100").name
     'NVIDIA A100 SXM4 80GB'
     """
-    if not isinstance(name, str) or not name.strip():
-        raise TypeError(f"name must be a non-empty string, got {name!r}")
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a device name (a string), got {type(name).__name__} ({name!r})")
+    if not name.strip():
+        raise ValueError("name must be a device name or a fragment of one, got an empty string")
     devices = _catalog()
     for d in devices:
         if d.name == name:
@@ -242,12 +282,13 @@ def get_device(name: str) -> Device:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise KeyError(f"no device matches {name!r}; names are {[d.name for d in devices]}")
-    raise KeyError(f"{name!r} matches several devices: {[d.name for d in hits]}; be more specific")
+        raise UnknownName(f"no device matches {name!r}; names are {[d.name for d in devices]}")
+    raise UnknownName(f"{name!r} matches several devices: {[d.name for d in hits]}; be more specific")
 
 
-def find_devices(*, kind: str | None = None, arch: str | None = None,
-                 precision: str | None = None, vendor: str | None = None,
+def find_devices(*, kind: Literal["edge", "server"] | None = None,
+                 arch: Literal["cpu", "gpu", "asic", "fpga"] | None = None,
+                 precision: Precision | None = None, vendor: str | None = None,
                  has_power: bool | None = None) -> list:
     """Devices matching every given filter.
 
@@ -259,12 +300,16 @@ def find_devices(*, kind: str | None = None, arch: str | None = None,
     >>> sorted({d.arch for d in find_devices(kind="server", precision="bf16")})
     ['asic', 'gpu']
     """
-    if kind is not None and kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if arch is not None and arch not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    if kind is not None:
+        kind = check_option("kind", kind, KINDS)
+    if arch is not None:
+        arch = check_option("arch", arch, ARCHS)
     if precision is not None:
         precision = _check_precision(precision)
+    if vendor is not None and not isinstance(vendor, str):
+        raise TypeError(f"vendor must be a string (part of a vendor's name), got {type(vendor).__name__}")
+    if has_power is not None:
+        has_power = check_bool("has_power", has_power)
     out = []
     for d in _catalog():
         if kind is not None and d.kind != kind:
@@ -294,6 +339,10 @@ class AcceleratorPreset:
     ``sources`` maps each field to where its value comes from;
     ``unpublished`` lists what the sources do not give (and how the preset
     fills the gap, if it does).
+
+    >>> p = get_preset("neuroncore_v2")
+    >>> p.rows, p.precision, round(p.ridge_point)
+    (128, 'bf16', 224)
     """
 
     name: str
@@ -328,7 +377,11 @@ class AcceleratorPreset:
         return SystolicArray(self.rows, self.cols, **opts)
 
     def gemm_cycles(self, M: int, K: int, N: int) -> int:
-        """Closed-form cycles of one GEMM on the array (see :func:`mini_accel.systolic_cycles`)."""
+        """Closed-form cycles of one GEMM on the array (see :func:`mini_accel.systolic_cycles`).
+
+        >>> get_preset("tpu_v1").gemm_cycles(256, 256, 256) > 256
+        True
+        """
         from .systolic import systolic_cycles
         return systolic_cycles(M, K, N, self.rows, self.cols, self.dataflow, self.double_buffer)
 
@@ -358,7 +411,11 @@ class AcceleratorPreset:
         }
 
     def device(self):
-        """The catalog row this preset belongs to (None if it has none)."""
+        """The catalog row this preset belongs to (None if it has none).
+
+        >>> get_preset("tpu_v1").device().name
+        'Google TPU v1'
+        """
         return get_device(self.device_name) if self.device_name else None
 
 
@@ -381,7 +438,8 @@ PRESETS = {
             "dram_bytes": "Sec. 2: 8 GiB DDR3",
         },
         unpublished=(
-            "Fig. 1 labels the DDR3 interfaces 30 GiB/s (secondary renderings; FLAG), Table 2 says 34 GB/s: the preset uses Table 2",
+            "Fig. 1 labels the DDR3 interfaces 30 GiB/s (secondary renderings; FLAG), Table 2 says "
+            "34 GB/s: the preset uses Table 2",
             "The 4-tile weight FIFO and host PCIe transfers are not modelled",
             "16-bit operands (half or quarter speed) are not modelled: int8 only",
         ),
@@ -421,9 +479,15 @@ PRESETS = {
 }
 
 
-def get_preset(name: str) -> AcceleratorPreset:
-    """A preset by key: ``"tpu_v1"`` or ``"neuroncore_v2"``."""
-    if not isinstance(name, str) or name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+def get_preset(name: Literal["tpu_v1", "neuroncore_v2"]) -> AcceleratorPreset:
+    """A preset by key: ``"tpu_v1"`` or ``"neuroncore_v2"``.
+
+    >>> get_preset("tpu_v1").clock_hz
+    700000000.0
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be one of {sorted(PRESETS)} (a string), got {type(name).__name__}")
+    if name not in PRESETS:
+        raise UnknownName(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
     return PRESETS[name]
 

@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from ._checks import fraction, positive_int, positive_number
+from ._checks import check_array, check_number, check_option, fraction, positive_int, positive_number
 
 __all__ = [
     "HOURS_PER_YEAR",
@@ -121,6 +122,10 @@ class BatchModel:
         Fraction of peak compute actually reached (0, 1].
     overhead_s : float
         Fixed time per batch (host, launch, transfer), seconds.
+
+    >>> m = BatchModel("toy", ops_per_item=2e9, weight_bytes=1e8, peak_ops=1e12, bandwidth=1e10)
+    >>> m.latency(1), m.bound(1), m.balanced_batch      # weights: 10 ms; compute: 2 ms per item
+    (0.01, 'memory', 5.0)
     """
 
     name: str
@@ -134,6 +139,8 @@ class BatchModel:
     overhead_s: float = 0.0
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {type(self.name).__name__}")
         object.__setattr__(self, "ops_per_item", positive_number("ops_per_item", self.ops_per_item))
         object.__setattr__(self, "weight_bytes", positive_number("weight_bytes", self.weight_bytes, allow_zero=True))
         object.__setattr__(self, "peak_ops", positive_number("peak_ops", self.peak_ops))
@@ -147,7 +154,12 @@ class BatchModel:
 
     # -- the model ---------------------------------------------------------
     def _batches(self, batch):
-        b = np.asarray(batch)
+        if isinstance(batch, (bool, np.bool_)):
+            raise TypeError(f"batch must be a positive int (or an array of them), got {batch!r}")
+        try:
+            b = check_array("batch", batch, dtype=None, finite=False)
+        except TypeError:
+            raise TypeError(f"batch must be a positive int (or an array of them), got {batch!r}") from None
         if b.dtype.kind not in "iu" and not (b.dtype.kind == "f" and np.all(b == np.round(b))):
             raise TypeError(f"batch must be a positive int (or an array of them), got {batch!r}")
         if np.any(b < 1):
@@ -155,29 +167,56 @@ class BatchModel:
         return b.astype(np.float64)
 
     def compute_time(self, batch):
+        """Seconds of arithmetic for ``batch`` inferences at ``efficiency`` x peak.
+
+        >>> BatchModel("t", 2e9, 1e8, 1e12, 1e10).compute_time(4)
+        0.008
+        """
         b = self._batches(batch)
         return _scalar(b * self.ops_per_item / (self.efficiency * self.peak_ops))
 
     def memory_time(self, batch):
+        """Seconds to move the weights once and ``batch`` x the activations.
+
+        >>> BatchModel("t", 2e9, 1e8, 1e12, 1e10).memory_time(4)
+        0.01
+        """
         b = self._batches(batch)
         return _scalar((self.weight_bytes + b * self.activation_bytes) / self.bandwidth)
 
     def latency(self, batch):
-        """Seconds to run one batch of ``batch`` inferences (arrays work element-wise)."""
+        """Seconds to run one batch of ``batch`` inferences (arrays work element-wise).
+
+        >>> BatchModel("t", 2e9, 1e8, 1e12, 1e10, overhead_s=1e-3).latency([1, 10]).tolist()
+        [0.011, 0.021]
+        """
         return _scalar(self.overhead_s + np.maximum(self.compute_time(batch), self.memory_time(batch)))
 
     def throughput(self, batch):
-        """Inferences per second at ``batch``."""
+        """Inferences per second at ``batch``.
+
+        >>> BatchModel("t", 2e9, 1e8, 1e12, 1e10).throughput(10)
+        500.0
+        """
         return _scalar(self._batches(batch) / self.latency(batch))
 
     def energy_per_inference(self, batch):
-        """Joules per inference at ``batch``: power x latency / batch."""
+        """Joules per inference at ``batch``: power x latency / batch.
+
+        >>> BatchModel("t", 2e9, 1e8, 1e12, 1e10, power_w=50.0).energy_per_inference(10)
+        0.1
+        """
         if self.power_w is None:
             raise ValueError(f"{self.name}: power_w is unknown, so energy cannot be computed")
         return _scalar(self.power_w * self.latency(batch) / self._batches(batch))
 
     def bound(self, batch: int) -> str:
-        """Which term sets the latency at ``batch``: ``"memory"`` or ``"compute"``."""
+        """Which term sets the latency at ``batch``: ``"memory"`` or ``"compute"``.
+
+        >>> m = BatchModel("t", 2e9, 1e8, 1e12, 1e10)
+        >>> m.bound(4), m.bound(5)
+        ('memory', 'compute')
+        """
         return "compute" if self.compute_time(batch) >= self.memory_time(batch) else "memory"
 
     @property
@@ -191,6 +230,9 @@ class BatchModel:
 
         Latency grows with the batch, so a bisection finds the answer;
         ``limit`` caps the search.
+
+        >>> BatchModel("t", 2e9, 1e8, 1e12, 1e10).max_batch(0.02)      # 2 ms per item
+        10
         """
         deadline_s = positive_number("deadline_s", deadline_s)
         limit = positive_int("limit", limit)
@@ -208,7 +250,11 @@ class BatchModel:
         return lo
 
     def curve(self, batches) -> dict:
-        """Latency, throughput and (if power is known) energy per inference over ``batches``."""
+        """Latency, throughput and (if power is known) energy per inference over ``batches``.
+
+        >>> BatchModel("t", 2e9, 1e8, 1e12, 1e10).curve([1, 10])["throughput_ips"].tolist()
+        [100.0, 500.0]
+        """
         b = self._batches(batches).ravel()
         out = {"batch": b.astype(np.int64), "latency_s": np.atleast_1d(self.latency(b)),
                "throughput_ips": np.atleast_1d(self.throughput(b))}
@@ -219,9 +265,10 @@ class BatchModel:
     # -- construction from the catalog ----------------------------------------
     @classmethod
     def from_workload(cls, workload, target, *, precision: str | None = None,
-                      bytes_per_element: float = 1.0, activations: str = "on_chip",
+                      bytes_per_element: float = 1.0,
+                      activations: Literal["on_chip", "all"] = "on_chip",
                       power_w: float | None = None, efficiency: float = 1.0,
-                      overhead_s: float = 0.0) -> "BatchModel":
+                      overhead_s: float = 0.0) -> BatchModel:
         """A model of ``workload`` (a batch-1 Workload, or a name) on ``target``.
 
         ``target`` is a catalog :class:`~mini_accel.devices.Device` (or its
@@ -247,8 +294,7 @@ class BatchModel:
         if workload.batch != 1:
             raise ValueError(f"build the workload at batch 1 (got batch {workload.batch}); "
                              "the model scales it with the batch")
-        if activations not in ("on_chip", "all"):
-            raise ValueError(f"activations must be 'on_chip' or 'all', got {activations!r}")
+        activations = check_option("activations", activations, ("on_chip", "all"))
         b = positive_number("bytes_per_element", bytes_per_element)
         if isinstance(target, str):
             target = PRESETS[target] if target in PRESETS else get_device(target)
@@ -283,7 +329,13 @@ def _scalar(x):
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class TCO:
-    """Yearly and total cost of one device; see :func:`total_cost_of_ownership`."""
+    """Yearly and total cost of one device; see :func:`total_cost_of_ownership`.
+
+    >>> t = total_cost_of_ownership(1000, 100, years=5, pue=1.0, usd_per_kwh=0.1, utilization=0.5,
+    ...                             idle_power_fraction=0.0)
+    >>> t.average_power_w, round(t.energy_usd_per_year, 2), t.capex_usd_per_year
+    (50.0, 43.83, 200.0)
+    """
 
     purchase_usd: float
     power_w: float
@@ -327,7 +379,12 @@ class TCO:
         return self.energy_usd_per_year / self.usd_per_year
 
     def cost_per_inference(self, throughput_ips) -> float:
-        """USD per inference for a device serving ``throughput_ips`` while busy."""
+        """USD per inference for a device serving ``throughput_ips`` while busy.
+
+        >>> t = total_cost_of_ownership(0, 1000, pue=1.0, usd_per_kwh=0.36, utilization=1.0)
+        >>> round(t.cost_per_inference(100), 12)       # 0.36 USD/h over 360,000 inferences/h
+        1e-06
+        """
         t = positive_number("throughput_ips", throughput_ips)
         served = t * self.utilization * HOURS_PER_YEAR * 3600.0
         if served == 0:
@@ -371,10 +428,7 @@ def total_cost_of_ownership(purchase_usd, power_w, *, years=DEFAULT_YEARS, pue=D
 
 
 def _pue(pue) -> float:
-    pue = positive_number("pue", pue)
-    if pue < 1.0:
-        raise ValueError(f"pue (total facility power / IT power) must be >= 1, got {pue}")
-    return pue
+    return check_number("pue (total facility power / IT power)", pue, low=1.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -394,6 +448,9 @@ def compare_targets(workload, targets, *, deadline_s=DEFAULT_DEADLINE_S, precisi
     (True, True)
     """
     deadline_s = positive_number("deadline_s", deadline_s)
+    if isinstance(targets, str) or not hasattr(targets, "__iter__"):
+        raise TypeError(f"targets must be a list of device names, presets or rooflines, got "
+                        f"{type(targets).__name__} ({targets!r}); e.g. ['Edge TPU', 'tpu_v1']")
     rows = []
     for t in targets:
         label = t if isinstance(t, str) else getattr(t, "name", repr(t))

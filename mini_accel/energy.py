@@ -52,23 +52,32 @@ tile 256: 387.9 uJ, DRAM 33%
 """
 from __future__ import annotations
 
-import csv
-import math
-import numbers
+import warnings
 from dataclasses import dataclass
-from importlib import resources
+from types import MappingProxyType
+from typing import Literal
+
+from ._checks import UnknownName, check_instance, check_int, check_number, check_option
+from .formats import FORMATS, canonical_format, formats_supported_by
+from .tables import Table, TableResult, read_table
 
 #: Table name -> CSV file in mini_accel/data.
 TABLES = {"45nm": "energy_45nm.csv", "eyeriss": "energy_eyeriss.csv"}
-_INT_FIELDS = ("bits", "capacity_bytes")
-_FLOAT_FIELDS = ("energy_pj", "energy_pj_high", "area_um2", "normalized_energy")
+#: Columns converted on reading, per table (the others stay strings).
+_COLUMNS = {
+    "45nm": {"ints": ("bits", "capacity_bytes"),
+             "numbers": ("energy_pj", "energy_pj_high", "area_um2")},
+    "eyeriss": {"ints": (), "numbers": ("normalized_energy",)},
+}
 #: Display order of levels in a report (others follow in order of appearance).
 LEVEL_ORDER = ("PE", "RF", "array", "buffer", "L1", "L2", "L3", "DRAM", "other")
-#: Data types :meth:`EnergyModel.horowitz_45nm` knows, with the accumulator each uses.
-ACCUMULATORS = {"int8": "int32", "int32": "int32", "fp16": "fp32", "fp32": "fp32"}
+#: Number formats :meth:`EnergyModel.horowitz_45nm` knows, with the accumulator each
+#: uses (read-only; derived from :data:`mini_accel.formats.FORMATS`).
+ACCUMULATORS = MappingProxyType({name: FORMATS[name].accumulator
+                                 for name in formats_supported_by("energy")})
 
 
-def load_table(name: str = "45nm") -> list[dict]:
+def load_table(name: Literal["45nm", "eyeriss"] = "45nm") -> list[dict]:
     """Rows of an energy table as dicts; numbers parsed, blank cells ``None``.
 
     >>> rows = load_table("45nm")
@@ -77,28 +86,8 @@ def load_table(name: str = "45nm") -> list[dict]:
     >>> {r["level"]: r["normalized_energy"] for r in load_table("eyeriss")}["DRAM"]
     200.0
     """
-    if name not in TABLES:
-        raise ValueError(f"name must be one of {tuple(TABLES)}, got {name!r}")
-    text = resources.files("mini_accel").joinpath("data", TABLES[name]).read_text("utf-8")
-    rows = []
-    for row in csv.DictReader(text.splitlines()):
-        for key in _INT_FIELDS:
-            if key in row:
-                row[key] = int(row[key]) if row[key] else None
-        for key in _FLOAT_FIELDS:
-            if key in row:
-                row[key] = float(row[key]) if row[key] else None
-        rows.append(row)
-    return rows
-
-
-def _number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
+    name = check_option("name", name, tuple(TABLES))
+    return read_table(TABLES[name], **_COLUMNS[name])
 
 
 # --------------------------------------------------------------------------- #
@@ -140,37 +129,42 @@ class EnergyModel:
 
     def __init__(self, costs: dict, *, word_bits: int = 32, unit: str = "pJ",
                  sources: dict | None = None, name: str = "custom", rf_per_mac: float = 3,
-                 sram_table: str | None = None):
+                 sram_table: Literal["45nm"] | None = None):
         if not isinstance(costs, dict) or not costs:
             raise TypeError("costs must be a non-empty dict of event name -> energy")
         self._costs = {}
         for key, value in costs.items():
             if not isinstance(key, str):
                 raise TypeError(f"cost names must be strings, got {key!r}")
-            self._costs[key] = _number(f"costs[{key!r}]", value)
-        if isinstance(word_bits, bool) or not isinstance(word_bits, int) or word_bits < 1:
-            raise ValueError(f"word_bits must be a positive int, got {word_bits!r}")
-        self.word_bits = word_bits
+            self._costs[key] = check_number(f"costs[{key!r}]", value, low=0)
+        self.word_bits = check_int("word_bits", word_bits, low=1)
         self.unit = str(unit)
         self.name = str(name)
         self.sources = {k: "user" for k in self._costs}
-        self.sources.update(sources or {})
-        self.rf_per_mac = _number("rf_per_mac", rf_per_mac)
-        if sram_table not in (None, "45nm"):
-            raise ValueError(f"sram_table must be '45nm' or None, got {sram_table!r}")
+        if sources is not None:
+            check_instance("sources", sources, dict, what="a dict {cost name: source}")
+            self.sources.update(sources)
+        self.rf_per_mac = check_number("rf_per_mac", rf_per_mac, low=0)
+        if sram_table is not None:
+            sram_table = check_option("sram_table", sram_table, ("45nm",))
         self.sram_table = sram_table
 
     # -- constructors ---------------------------------------------------------
     @classmethod
-    def horowitz_45nm(cls, dtype: str = "int8", buffer_bytes: int = 32 * 1024,
-                      dram: str = "low", rf_per_mac: float = 3) -> "EnergyModel":
+    def horowitz_45nm(cls, precision: str = "int8", buffer_bytes: int = 32 * 1024,
+                      dram: Literal["low", "high"] = "low", rf_per_mac: float = 3, *,
+                      dtype: str | None = None) -> EnergyModel:
         """The 45 nm model (Horowitz ISSCC 2014 and Han et al. NIPS 2015).
 
-        * ``mac`` = multiply in ``dtype`` + add in its accumulator type: int8
+        ``precision`` is one of :data:`ACCUMULATORS` (``formats_supported_by("energy")``,
+        aliases such as ``"float32"`` allowed). ``dtype=`` is its old name, still
+        accepted with a DeprecationWarning for one release.
+
+        * ``mac`` = multiply in ``precision`` + add in its accumulator type: int8
           and int32 accumulate in int32 (like the TPU), fp16 in fp32 (mixed
           precision), fp32 in fp32. int16 is refused: no published 16-bit
           integer multiply energy exists.
-        * A word has the bits of ``dtype``. Per-word memory costs are the
+        * A word has the bits of ``precision``. Per-word memory costs are the
           published ones scaled by bits (derived, as Han et al. halve the
           64-bit SRAM read for a 32-bit word): ``rf`` = 1 pJ x bits/32;
           ``buffer`` = the 64-bit read of the smallest listed SRAM (8 KB,
@@ -187,26 +181,26 @@ class EnergyModel:
         >>> m.cost("mac"), m.cost("dram"), m.word_bits      # 0.2 + 0.1; 1300 * 8/64
         (0.30000000000000004, 162.5, 8)
         """
-        if dtype not in ACCUMULATORS:
-            if dtype == "int16":
-                raise ValueError("no 16-bit integer multiply energy is published at 45 nm "
-                                 "(Horowitz 2014, Sze 2017); use int8, int32, fp16 or fp32, or "
-                                 "build an EnergyModel with your own 'mac' cost")
-            raise ValueError(f"dtype must be one of {tuple(ACCUMULATORS)}, got {dtype!r}")
-        if dram not in ("low", "high"):
-            raise ValueError(f"dram must be 'low' (1.3 nJ per 64 bits) or 'high' (2.6 nJ), "
-                             f"got {dram!r}")
-        if isinstance(buffer_bytes, bool) or not isinstance(buffer_bytes, int) or buffer_bytes < 1:
-            raise ValueError(f"buffer_bytes must be a positive int, got {buffer_bytes!r}")
+        if dtype is not None:
+            warnings.warn("EnergyModel.horowitz_45nm(dtype=...) is now precision=...; "
+                          "dtype= will be removed in the next release", DeprecationWarning, stacklevel=2)
+            precision = dtype
+        if isinstance(precision, str) and precision.strip().lower() == "int16":
+            raise ValueError("no 16-bit integer multiply energy is published at 45 nm "
+                             "(Horowitz 2014, Sze 2017); use int8, int32, fp16 or fp32, or "
+                             "build an EnergyModel with your own 'mac' cost")
+        precision = canonical_format(precision, supported_by="energy")
+        dram = check_option("dram", dram, ("low", "high"))
+        buffer_bytes = check_int("buffer_bytes", buffer_bytes, low=1)
         rows = {r["name"]: r for r in load_table("45nm")}
         costs, sources = {}, {}
         for name, r in rows.items():
             if r["energy_pj"] is not None:
                 costs[name] = r["energy_pj"]
                 sources[name] = f"{r['status']}: {r['source']}"
-        bits = int(dtype[-2:] if dtype[-2:].isdigit() else dtype[-1])
-        acc = ACCUMULATORS[dtype]
-        mult, add = f"{dtype}_mult", f"{acc}_add"
+        bits = FORMATS[precision].bits
+        acc = ACCUMULATORS[precision]
+        mult, add = f"{precision}_mult", f"{acc}_add"
         costs["mac"] = rows[mult]["energy_pj"] + rows[add]["energy_pj"]
         sources["mac"] = f"D: {mult} + {add} (Horowitz 2014 Fig. 1.1.9)"
         costs["rf"] = rows["rf_access_32b"]["energy_pj"] * bits / 32
@@ -219,12 +213,12 @@ class EnergyModel:
         col = "energy_pj" if dram == "low" else "energy_pj_high"
         costs["dram"] = rows["dram_access_64b"][col] * bits / 64
         sources["dram"] = f"D: dram_access_64b {dram} end (Horowitz 2014) x {bits}/64"
-        return cls(costs, word_bits=bits, unit="pJ", sources=sources, name=f"45nm {dtype}",
+        return cls(costs, word_bits=bits, unit="pJ", sources=sources, name=f"45nm {precision}",
                    rf_per_mac=rf_per_mac, sram_table="45nm")
 
     @classmethod
     def eyeriss(cls, mac_pj: float = 1.0, word_bits: int = 16,
-                rf_per_mac: float = 3) -> "EnergyModel":
+                rf_per_mac: float = 3) -> EnergyModel:
         """Eyeriss' normalized costs (ISCA 2016): MAC 1, RF 1, array 2, buffer 6, DRAM 200.
 
         With ``mac_pj=1`` the unit is "x MAC" (energies relative to one MAC);
@@ -235,7 +229,7 @@ class EnergyModel:
         >>> m.cost("dram") / m.cost("buffer")
         33.333333333333336
         """
-        scale = _number("mac_pj", mac_pj)
+        scale = check_number("mac_pj", mac_pj, low=0)
         rows = {r["level"]: r for r in load_table("eyeriss")}
         names = {"mac": "ALU", "rf": "RF", "array": "array", "buffer": "buffer", "dram": "DRAM"}
         costs = {k: rows[v]["normalized_energy"] * scale for k, v in names.items()}
@@ -244,7 +238,7 @@ class EnergyModel:
         return cls(costs, word_bits=word_bits, unit=unit, sources=sources, name="Eyeriss",
                    rf_per_mac=rf_per_mac)
 
-    def with_costs(self, **costs) -> "EnergyModel":
+    def with_costs(self, **costs) -> EnergyModel:
         """A copy with some entries replaced or added (marked "user override").
 
         >>> EnergyModel.horowitz_45nm("fp32").with_costs(L1=12.5).cost("L1")
@@ -263,12 +257,12 @@ class EnergyModel:
 
     def cost(self, key: str) -> float:
         """Energy of one event ``key`` (in :attr:`unit`)."""
-        if key in self._costs:
+        if isinstance(key, str) and key in self._costs:
             return self._costs[key]
         if key == "int16_mult":
-            raise KeyError("int16_mult: no published 45 nm value (Horowitz 2014 and Sze 2017 "
-                           "have none); give your own with with_costs(int16_mult=...)")
-        raise KeyError(f"no cost named {key!r}; known: {sorted(self._costs)}")
+            raise UnknownName("key int16_mult: no published 45 nm value (Horowitz 2014 and Sze 2017 "
+                              "have none); give your own with with_costs(int16_mult=...)")
+        raise UnknownName(f"key: no cost named {key!r}; known: {sorted(self._costs)}")
 
     def cache_access(self, name: str, size_bytes: int | None = None) -> tuple[float, str]:
         """(energy, source) of one access to cache level ``name``.
@@ -284,7 +278,7 @@ class EnergyModel:
             return row["energy_pj"], f"D: {row['name']} (Horowitz 2014), one 64-bit access"
         if "buffer" in self._costs:
             return self._costs["buffer"], f"buffer cost (no entry for {name!r})"
-        raise KeyError(f"no energy for cache level {name!r}: add it with with_costs({name}=...)")
+        raise UnknownName(f"name: no energy for cache level {name!r}: add it with with_costs({name}=...)")
 
     def __repr__(self) -> str:
         main = ", ".join(f"{k}={self._costs[k]:g}" for k in ("mac", "rf", "array", "buffer", "dram")
@@ -293,7 +287,7 @@ class EnergyModel:
 
     # -- reports --------------------------------------------------------------
     def report(self, systolic=None, scratchpad=None, memory=None, events: dict | None = None,
-               rf_per_mac: int | None = None) -> "EnergyReport":
+               rf_per_mac: int | None = None) -> EnergyReport:
         """Turn counts into energy, by level and by operation.
 
         Parameters
@@ -315,14 +309,14 @@ class EnergyModel:
         rows: list[EnergyRow] = []
 
         def add(level, operation, operand, count, key, source=None):
-            count = _number(f"{level} {operation} {operand}".strip(), count)
+            count = check_number(f"{level} {operation} {operand}".strip(), count, low=0)
             if count == 0:
                 return
             each = self.cost(key)
             rows.append(EnergyRow(level, operation, operand, count, each, count * each,
                                   source or self.sources.get(key, "")))
 
-        per_mac = self.rf_per_mac if rf_per_mac is None else _number("rf_per_mac", rf_per_mac)
+        per_mac = self.rf_per_mac if rf_per_mac is None else check_number("rf_per_mac", rf_per_mac, low=0)
         sysd = _as_dict("systolic", systolic)
         spd = _as_dict("scratchpad", scratchpad)
         if sysd is not None:
@@ -358,13 +352,15 @@ class EnergyModel:
                 reads = lv["read_hits"] + lv["read_misses"]
                 writes = lv["write_hits"] + lv["write_misses"]
                 for op, count in (("read", reads), ("write", writes)):
-                    count = _number(f"{name} {op}s", count)
+                    count = check_number(f"{name} {op}s", count, low=0)
                     if count:
                         rows.append(EnergyRow(name, op, "", count, each, count * each, source))
             d = memd["dram"]
             words_per_byte = 8 / self.word_bits
             add("DRAM", "read", "", d["bytes_read"] * words_per_byte, "dram")
             add("DRAM", "write", "", d["bytes_written"] * words_per_byte, "dram")
+        if events is not None:
+            check_instance("events", events, dict, what="a dict {cost name: count}")
         for key, count in (events or {}).items():
             add("other", key, "", count, key)
         return EnergyReport(rows, unit=self.unit, model=self.name)
@@ -402,7 +398,11 @@ def _require(name, d, keys):
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class EnergyRow:
-    """One line of a report: ``count`` events at ``each`` = ``energy``."""
+    """One line of a report: ``count`` events at ``each`` = ``energy``.
+
+    >>> EnergyModel({"mac": 0.5}).report(events={"mac": 4}).rows[0].energy
+    2.0
+    """
 
     level: str
     operation: str
@@ -418,7 +418,7 @@ class EnergyRow:
                 "source": self.source}
 
 
-class EnergyReport:
+class EnergyReport(TableResult):
     """Where the energy went. Energies are in :attr:`unit` (pJ for 45 nm models).
 
     >>> rep = EnergyModel({"mac": 0.5, "dram": 100.0}).report(
@@ -461,7 +461,7 @@ class EnergyReport:
         total = self.total
         return self.by_level().get(level, 0.0) / total if total else 0.0
 
-    def __add__(self, other: "EnergyReport") -> "EnergyReport":
+    def __add__(self, other: EnergyReport) -> EnergyReport:
         if not isinstance(other, EnergyReport):
             return NotImplemented
         if other.unit != self.unit:
@@ -480,55 +480,48 @@ class EnergyReport:
             return self.to_rows()
         return pd.DataFrame(self.to_rows(), columns=list(EnergyRow.__dataclass_fields__))
 
-    def table(self) -> str:
-        """A plain-text table: every line, then the total per level."""
-        head = ("level", "operation", "operand", "count", f"each ({self.unit})",
-                f"energy ({self.unit})", "share")
+    def to_table(self) -> Table:
+        """Every line, then the total per level, as one :class:`~mini_accel.tables.Table`."""
         total = self.total or 1.0
         rank = {lv: i for i, lv in enumerate(self.by_level())}
         rows = sorted(self.rows, key=lambda r: rank[r.level])      # stable within a level
-        body = [(r.level, r.operation, r.operand, f"{r.count:,.0f}", f"{r.each:.4g}",
-                 f"{r.energy:,.1f}", f"{r.energy / total:.1%}") for r in rows]
-        body.append(("", "", "", "", "", "", ""))
+        body = [(r.level, r.operation, r.operand, _whole(r.count), r.each, r.energy,
+                 f"{r.energy / total:.1%}") for r in rows]
+        body.append(("", "", "", None, None, None, ""))
         for lv, e in self.by_level().items():
-            body.append((lv, "(total)", "", "", "", f"{e:,.1f}", f"{e / total:.1%}"))
-        body.append(("all", "(total)", "", "", "", f"{self.total:,.1f}", "100.0%"))
-        cells = [head] + body
-        widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                           for i, (c, w) in enumerate(zip(row, widths))) for row in cells]
-        lines.insert(1, "-" * len(lines[0]))
-        return "\n".join(lines)
+            body.append((lv, "(total)", "", None, None, e, f"{e / total:.1%}"))
+        body.append(("all", "(total)", "", None, None, self.total, "100.0%"))
+        return Table(("level", "operation", "operand", "count", "each", "energy", "share"), body,
+                     units={"each": self.unit, "energy": self.unit})
 
-    def __str__(self) -> str:
-        return self.table()
+    def table(self) -> str:
+        """A plain-text table: every line, then the total per level.
+
+        >>> rep = EnergyModel({"mac": 0.5, "dram": 100.0}).report(events={"mac": 1000})
+        >>> print(rep.table())
+        level  operation  operand  count  each (pJ)  energy (pJ)  share
+        -----  ---------  -------  -----  ---------  -----------  ------
+        other  mac                  1000        0.5          500  100.0%
+        <BLANKLINE>
+        other  (total)                                       500  100.0%
+        all    (total)                                       500  100.0%
+        """
+        return super().table()
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{lv} {e / (self.total or 1):.0%}" for lv, e in self.by_level().items())
         return f"EnergyReport({self.total:,.1f} {self.unit}: {parts})"
 
-    def plot(self, ax=None, by: str = "level"):
-        """Bar chart of the energy by level (or ``by="operation"``); returns the Axes.
+    def plot(self, ax=None, by: Literal["level", "operation"] = "level"):
+        """Bars of the energy by level (or ``by="operation"``); returns the Axes.
 
-        matplotlib is imported only here.
+        The figure is :func:`mini_accel.viz.plot_energy_report` (matplotlib is
+        imported only when it draws).
         """
-        if by not in ("level", "operation"):
-            raise ValueError(f"by must be 'level' or 'operation', got {by!r}")
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("EnergyReport.plot needs matplotlib: pip install matplotlib "
-                              "(or the package's [labs] extra)") from exc
-        data = self.by_level() if by == "level" else self.by_operation()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        labels, values = list(data), list(data.values())
-        bars = ax.bar(labels, values, color="tab:blue")
-        total = self.total or 1.0
-        for bar, v in zip(bars, values):
-            ax.annotate(f"{v / total:.0%}", (bar.get_x() + bar.get_width() / 2, v),
-                        ha="center", va="bottom", fontsize=8)
-        ax.set_ylabel(f"energy ({self.unit})")
-        ax.set_xlabel(by)
-        ax.set_title(f"Energy by {by}" + (f" ({self.model})" if self.model else ""))
-        return ax
+        from .viz_energy import plot_energy_report
+        return plot_energy_report(self, by=by, ax=ax)
+
+
+def _whole(count: float):
+    """A count as an int when it is whole (so tables print 1000, not 1000.0)."""
+    return int(count) if float(count).is_integer() else count

@@ -63,12 +63,20 @@ Example
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 
+from ._checks import check_array, check_bool, check_int, check_option, renamed_keyword
+
 __all__ = [
+    "NumberFormat",
+    "FORMATS",
+    "canonical_format",
+    "formats_supported_by",
     "FLOAT_FORMATS",
     "INT_FORMATS",
     "FORMAT_NAMES",
@@ -85,30 +93,107 @@ __all__ = [
     "bit_string",
 ]
 
-#: (exponent bits, mantissa bits) of the floating-point formats.
-FLOAT_FORMATS = {
-    "fp32": (8, 23),
-    "fp16": (5, 10),
-    "bf16": (8, 7),
-    "tf32": (8, 10),
-}
-#: (bits, signed) of the integer formats.
-INT_FORMATS = {
-    "int4": (4, True),
-    "uint4": (4, False),
-    "int8": (8, True),
-    "uint8": (8, False),
-    "int16": (16, True),
-    "uint16": (16, False),
-    "int32": (32, True),
-}
-_ALIASES = {
-    "float32": "fp32", "single": "fp32",
-    "float16": "fp16", "half": "fp16", "binary16": "fp16",
-    "bfloat16": "bf16",
-    "tensorfloat32": "tf32", "tensorfloat-32": "tf32",
-}
-FORMAT_NAMES = tuple(FLOAT_FORMATS) + tuple(INT_FORMATS)
+@dataclass(frozen=True)
+class NumberFormat:
+    """One number format, as every module of the library names it.
+
+    ``accumulator`` is the format a MAC array sums products of this format in
+    (int32 for the integers, fp32 for the floats, as on the TPU and NVIDIA's
+    Tensor Cores); ``supported_by`` names the modules that model it (the
+    registry is the one place that says so; each module asks it with
+    :func:`formats_supported_by`).
+    """
+
+    name: str
+    kind: str                   # "float" or "int"
+    bits: int                   # storage bits (tf32 is a 19-bit compute mode held in 32)
+    accumulator: str | None     # the format products are summed in
+    aliases: tuple = ()
+    supported_by: frozenset = frozenset()
+
+    @property
+    def bytes(self) -> float:
+        """Storage bytes per value (0.5 for 4-bit formats)."""
+        return self.bits / 8
+
+
+def _fmt(name, kind, bits, acc, aliases=(), by=()):
+    return NumberFormat(name, kind, bits, acc, tuple(aliases), frozenset(by))
+
+
+#: The registry: every number format the library knows, and which modules model it.
+#: ``formats``: rounding and bit views; ``energy``: the 45 nm MAC table (Horowitz
+#: 2014); ``design``: the design-space model; ``devices``: catalog peaks;
+#: ``llm``: weight and KV-cache storage; ``systolic``: the operand formats of the
+#: MAC array (numpy int8/int16/int32, float16/float32 arrays; float64 is numpy's own).
+FORMATS = {f.name: f for f in (
+    _fmt("fp32", "float", 32, "fp32", ("float32", "single"),
+         ("formats", "energy", "design", "devices", "llm", "systolic")),
+    _fmt("tf32", "float", 32, "fp32", ("tensorfloat32", "tensorfloat-32"), ("formats", "devices")),
+    _fmt("fp16", "float", 16, "fp32", ("float16", "half", "binary16"),
+         ("formats", "energy", "design", "devices", "llm", "systolic")),
+    _fmt("bf16", "float", 16, "fp32", ("bfloat16",), ("formats", "design", "devices", "llm")),
+    _fmt("fp8", "float", 8, "fp32", (), ("devices", "llm")),
+    _fmt("int32", "int", 32, "int32", (), ("formats", "energy", "systolic")),
+    _fmt("int16", "int", 16, "int32", (), ("formats", "design", "systolic")),
+    _fmt("uint16", "int", 16, "int32", (), ("formats",)),
+    _fmt("int8", "int", 8, "int32", (), ("formats", "energy", "design", "devices", "llm", "systolic")),
+    _fmt("uint8", "int", 8, "int32", (), ("formats",)),
+    _fmt("int4", "int", 4, "int32", (), ("formats", "llm")),
+    _fmt("uint4", "int", 4, "int32", (), ("formats",)),
+)}
+
+
+_FORMAT_ALIASES = {a: f.name for f in FORMATS.values() for a in f.aliases}
+
+
+@functools.cache
+def formats_supported_by(module: str) -> tuple:
+    """Names of the formats ``module`` models, widest first as in :data:`FORMATS`.
+
+    >>> formats_supported_by("energy")
+    ('fp32', 'fp16', 'int32', 'int8')
+    """
+    return tuple(name for name, f in FORMATS.items() if module in f.supported_by)
+
+
+def canonical_format(value, *, name: str = "precision", supported_by: str | None = None,
+                     allowed: tuple | None = None) -> str:
+    """The registry name of a number format (any case, aliases allowed), checked.
+
+    ``supported_by`` limits it to the formats one module models; ``allowed``
+    to an explicit tuple. A non-string is a TypeError, an unknown or
+    unsupported name a ValueError that lists the choices.
+
+    >>> canonical_format("BFloat16")
+    'bf16'
+    >>> canonical_format("bf16", supported_by="energy")
+    Traceback (most recent call last):
+    ...
+    ValueError: precision must be one of ('fp32', 'fp16', 'int32', 'int8'), got 'bf16'
+    """
+    choices = allowed if allowed is not None else (
+        formats_supported_by(supported_by) if supported_by is not None else tuple(FORMATS))
+    if type(value) is str and value in choices:
+        return value                      # the common case: already a registry name
+    return check_option(name, value, choices, aliases=_FORMAT_ALIASES)
+
+
+#: (exponent bits, mantissa bits) of each floating-point layout this module rounds to
+#: (IEEE 754; bfloat16: Google Cloud TPU docs; TF32: NVIDIA A100 whitepaper).
+_LAYOUTS = {"fp32": (8, 23), "fp16": (5, 10), "bf16": (8, 7), "tf32": (8, 10)}
+_OWN = formats_supported_by("formats")
+#: (exponent bits, mantissa bits) of the floating-point formats (from :data:`FORMATS`).
+FLOAT_FORMATS = {n: _LAYOUTS[n] for n in _OWN if FORMATS[n].kind == "float"}
+#: (bits, signed) of the integer formats (from :data:`FORMATS`; ``u...`` are unsigned).
+INT_FORMATS = {n: (FORMATS[n].bits, not n.startswith("u")) for n in _OWN if FORMATS[n].kind == "int"}
+_ALIASES = {a: n for a, n in _FORMAT_ALIASES.items() if n in _OWN}
+#: Every format name this module takes (the registry's ``formats`` entries).
+FORMAT_NAMES = _OWN
+
+#: Option strings of :func:`round_to_format`.
+Rounding = Literal["nearest_even", "truncate"]
+ROUNDINGS = Rounding.__args__
 
 _NOTES = {
     "fp32": "IEEE 754 binary32.",
@@ -128,21 +213,16 @@ _NOTES = {
 }
 
 
-def _canonical(fmt) -> str:
-    if not isinstance(fmt, str):
-        raise TypeError(f"fmt must be a format name such as 'fp16', got {type(fmt).__name__}")
-    name = _ALIASES.get(fmt.lower(), fmt.lower())
-    if name not in FORMAT_NAMES:
-        raise ValueError(f"unknown format {fmt!r}; known formats: {', '.join(FORMAT_NAMES)}")
-    return name
+def _canonical(precision) -> str:
+    return canonical_format(precision, supported_by="formats")
 
 
-def _float_format(fmt) -> tuple[str, int, int]:
-    name = _canonical(fmt)
+def _float_format(precision) -> tuple[str, int, int]:
+    name = _canonical(precision)
     if name not in FLOAT_FORMATS:
         raise ValueError(
-            f"{fmt!r} is an integer format; this function takes a floating-point format "
-            f"({', '.join(FLOAT_FORMATS)})"
+            f"precision must be a floating-point format ({', '.join(FLOAT_FORMATS)}) here, "
+            f"got the integer format {precision!r}"
         )
     e, m = FLOAT_FORMATS[name]
     return name, e, m
@@ -158,6 +238,10 @@ class FormatInfo:
     For integer formats the float-only fields (``exponent_bits``,
     ``mantissa_bits``, ``smallest_normal``, ``smallest_subnormal``) are
     ``None`` and ``epsilon`` is the step between neighbouring values, 1.
+
+    >>> info = format_info("int8")
+    >>> info.kind, info.max, info.as_dict()["bytes"]
+    ('int', 127.0, 1.0)
     """
 
     name: str
@@ -181,12 +265,13 @@ class FormatInfo:
         return asdict(self)
 
 
-def format_info(name: str) -> FormatInfo:
+@renamed_keyword("name", "precision")
+def format_info(precision: str) -> FormatInfo:
     """Range, smallest normal/subnormal and machine epsilon of a number format.
 
     Parameters
     ----------
-    name : str
+    precision : str
         One of ``fp32, fp16, bf16, tf32, int4, uint4, int8, uint8, int16,
         uint16, int32`` (aliases: float32, float16, half, bfloat16).
 
@@ -203,7 +288,7 @@ def format_info(name: str) -> FormatInfo:
     >>> format_info("int4").min, format_info("int4").max
     (-8.0, 7.0)
     """
-    canon = _canonical(name)
+    canon = _canonical(precision)
     if canon in FLOAT_FORMATS:
         e, m = FLOAT_FORMATS[canon]
         bias = 2 ** (e - 1) - 1
@@ -240,12 +325,9 @@ def int_range(bits: int, signed: bool = True, narrow: bool = False) -> tuple[int
     >>> int_range(8), int_range(8, signed=False), int_range(4), int_range(8, narrow=True)
     ((-128, 127), (0, 255), (-8, 7), (-127, 127))
     """
-    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)):
-        raise TypeError(f"bits must be an int, got {type(bits).__name__}")
-    if not 1 <= bits <= 64:
-        raise ValueError(f"bits must be between 1 and 64, got {bits}")
-    bits = int(bits)
-    if signed:
+    bits = check_int("bits", bits, low=1, high=64)
+    narrow = check_bool("narrow", narrow)
+    if check_bool("signed", signed):
         lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
         return (lo + 1 if narrow else lo), hi
     if narrow:
@@ -257,12 +339,8 @@ def int_range(bits: int, signed: bool = True, narrow: bool = False) -> tuple[int
 # Rounding to a floating-point grid
 # --------------------------------------------------------------------------- #
 def _as_float_array(x, name: str = "x") -> np.ndarray:
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:
-        raise TypeError(f"{name} must be array-like numbers, got {type(x).__name__}") from exc
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    """float64 copy of ``x``; NaN and inf are kept (checked for size before the copy)."""
+    arr = check_array(name, x, dtype=None, finite=False)
     if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
         raise TypeError(f"{name} has dtype {arr.dtype}; use float64 or narrower")
     with np.errstate(invalid="ignore"):        # signalling NaNs stay NaN, quietly
@@ -304,7 +382,8 @@ def _round_grid(x64: np.ndarray, e: int, m: int, rounding: str, flush_subnormals
     return out.reshape(shape)
 
 
-def round_to_format(x, fmt: str = "bf16", rounding: str = "nearest_even",
+@renamed_keyword("fmt", "precision")
+def round_to_format(x, precision: str = "bf16", rounding: Rounding = "nearest_even",
                     flush_subnormals: bool = False) -> np.ndarray:
     """Round values to a floating-point format's grid.
 
@@ -312,8 +391,9 @@ def round_to_format(x, fmt: str = "bf16", rounding: str = "nearest_even",
     ----------
     x : array_like
         Real numbers (any float or int dtype; NaN and +-inf are allowed and kept).
-    fmt : {"fp32", "fp16", "bf16", "tf32"}
-        Target format.
+    precision : {"fp32", "fp16", "bf16", "tf32"}
+        Target format (aliases such as ``"float16"`` or ``"bfloat16"`` work;
+        the old keyword ``fmt=`` still does, with a DeprecationWarning).
     rounding : {"nearest_even", "truncate"}
         Round to nearest with ties to even (IEEE 754 default), or toward zero
         (drop the low mantissa bits).
@@ -334,13 +414,11 @@ def round_to_format(x, fmt: str = "bf16", rounding: str = "nearest_even",
     >>> round_to_format([1.0 + 2**-8 + 2**-20], "bf16", rounding="truncate").tolist()
     [1.0]
     """
-    _, e, m = _float_format(fmt)
-    if rounding not in ("nearest_even", "truncate"):
-        raise ValueError(f"rounding must be 'nearest_even' or 'truncate', got {rounding!r}")
-    if not isinstance(flush_subnormals, (bool, np.bool_)):
-        raise TypeError(f"flush_subnormals must be True or False, got {flush_subnormals!r}")
+    _, e, m = _float_format(precision)
+    rounding = check_option("rounding", rounding, ROUNDINGS)
+    flush_subnormals = check_bool("flush_subnormals", flush_subnormals)
     x64 = _as_float_array(x)
-    return _round_grid(x64, e, m, rounding, bool(flush_subnormals)).astype(np.float32)
+    return _round_grid(x64, e, m, rounding, flush_subnormals).astype(np.float32)
 
 
 def to_fp16(x) -> np.ndarray:
@@ -357,7 +435,7 @@ def to_fp16(x) -> np.ndarray:
     return round_to_format(x, "fp16").astype(np.float16)
 
 
-def to_bf16(x, rounding: str = "nearest_even", flush_subnormals: bool = False) -> np.ndarray:
+def to_bf16(x, rounding: Rounding = "nearest_even", flush_subnormals: bool = False) -> np.ndarray:
     """Round to bfloat16 (values returned in float32; see :func:`round_to_format`).
 
     >>> to_bf16([1.00390625]).tolist()                    # 1 + 2**-8: a tie, goes to even 1.0
@@ -370,7 +448,7 @@ def to_bf16(x, rounding: str = "nearest_even", flush_subnormals: bool = False) -
     return round_to_format(x, "bf16", rounding, flush_subnormals)
 
 
-def to_tf32(x, rounding: str = "nearest_even") -> np.ndarray:
+def to_tf32(x, rounding: Rounding = "nearest_even") -> np.ndarray:
     """Round to TF32's 10-bit mantissa (values in float32; input rounding is a FLAG, see module doc).
 
     >>> to_tf32([1.0001]).tolist()                        # the TensorFlow docs' example value
@@ -382,7 +460,8 @@ def to_tf32(x, rounding: str = "nearest_even") -> np.ndarray:
 # --------------------------------------------------------------------------- #
 # Bit-level views
 # --------------------------------------------------------------------------- #
-def encode(x, fmt: str = "fp16", rounding: str = "nearest_even") -> np.ndarray:
+@renamed_keyword("fmt", "precision")
+def encode(x, precision: str = "fp16", rounding: Rounding = "nearest_even") -> np.ndarray:
     """Bit pattern of each value in a floating-point format, as unsigned integers.
 
     The value is first rounded (:func:`round_to_format`). NaN encodes as the
@@ -393,8 +472,8 @@ def encode(x, fmt: str = "fp16", rounding: str = "nearest_even") -> np.ndarray:
     >>> [hex(v) for v in encode([1.0, -2.0, 65504.0, 2**-24], "fp16")]
     ['0x3c00', '0xc000', '0x7bff', '0x1']
     """
-    _, e, m = _float_format(fmt)
-    y = round_to_format(x, fmt, rounding).astype(np.float64)
+    name, e, m = _float_format(precision)
+    y = round_to_format(x, name, rounding).astype(np.float64)
     shape = y.shape
     y = y.reshape(-1)
     bias = 2 ** (e - 1) - 1
@@ -421,19 +500,20 @@ def encode(x, fmt: str = "fp16", rounding: str = "nearest_even") -> np.ndarray:
     return code.astype(dtype).reshape(shape)
 
 
-def decode(code, fmt: str = "fp16") -> np.ndarray:
+@renamed_keyword("fmt", "precision")
+def decode(code, precision: str = "fp16") -> np.ndarray:
     """Value of each bit pattern (inverse of :func:`encode`), as float32.
 
     >>> decode([0x3C00, 0x0001, 0x7C00, 0x7E00], "fp16").tolist()
     [1.0, 5.960464477539063e-08, inf, nan]
     """
-    _, e, m = _float_format(fmt)
-    arr = np.asarray(code)
+    name, e, m = _float_format(precision)
+    arr = check_array("code", code, dtype=None)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"code must hold integers (bit patterns), got dtype {arr.dtype}")
     width = 1 + e + m
     if arr.size and (arr.min() < 0 or int(arr.max()) >= 2 ** width):
-        raise ValueError(f"code values must be in [0, 2**{width}) for {fmt}")
+        raise ValueError(f"code values must be in [0, 2**{width}) for {name}")
     c = arr.astype(np.uint64)
     sign = (c >> np.uint64(e + m)) & np.uint64(1)
     exp_field = ((c >> np.uint64(m)) & np.uint64(2 ** e - 1)).astype(np.int64)
@@ -446,21 +526,30 @@ def decode(code, fmt: str = "fp16") -> np.ndarray:
     return np.where(sign == 1, -mag, mag).astype(np.float32)
 
 
-def bit_fields(x, fmt: str = "fp16", rounding: str = "nearest_even") -> dict:
+@renamed_keyword("fmt", "precision")
+def bit_fields(x, precision: str = "fp16", rounding: Rounding = "nearest_even") -> dict:
     """Sign, biased exponent and fraction fields of each value, as integer arrays.
 
     Integer formats (``int8``, ``int4``, ...) give the two's complement
-    ``code`` only (values are rounded to nearest even and saturated).
+    ``code`` only. Their values must be whole numbers (NaN, inf and fractions
+    are a ValueError: round them first); values beyond the range saturate.
 
     >>> f = bit_fields(-6.0, "bf16")
     >>> int(f["sign"]), int(f["exponent"]), int(f["mantissa"]), int(f["exponent"]) - f["bias"]
     (1, 129, 64, 2)
     """
-    name = _canonical(fmt)
+    name = _canonical(precision)
     if name in INT_FORMATS:
+        check_option("rounding", rounding, ROUNDINGS)
         bits, signed = INT_FORMATS[name]
         lo, hi = int_range(bits, signed)
-        v = np.clip(np.rint(_as_float_array(x)), lo, hi).astype(np.int64)
+        values = _as_float_array(x)
+        whole = np.isfinite(values) & (values == np.rint(values))
+        if not whole.all():
+            bad = values[~whole].reshape(-1)[0]
+            raise ValueError(f"x must hold whole numbers for the integer format {name}, got {bad!r}; "
+                             "round it first (e.g. np.rint(x))")
+        v = np.clip(values, lo, hi).astype(np.int64)
         return {"code": (v % (2 ** bits)).astype(np.uint64), "bits": bits, "value": v}
     _, e, m = _float_format(name)
     code = encode(x, name, rounding).astype(np.uint64)
@@ -475,7 +564,8 @@ def bit_fields(x, fmt: str = "fp16", rounding: str = "nearest_even") -> dict:
     }
 
 
-def bit_string(x: float, fmt: str = "fp16", rounding: str = "nearest_even") -> str:
+@renamed_keyword("fmt", "precision")
+def bit_string(x: float, precision: str = "fp16", rounding: Rounding = "nearest_even") -> str:
     """One value's bits as text: ``'sign exponent fraction'`` (integers: two's complement).
 
     >>> bit_string(1.0, "fp32")
@@ -485,7 +575,7 @@ def bit_string(x: float, fmt: str = "fp16", rounding: str = "nearest_even") -> s
     """
     if np.ndim(x) != 0:
         raise ValueError(f"bit_string takes one number, got an array of shape {np.shape(x)}")
-    f = bit_fields(x, fmt, rounding)
+    f = bit_fields(x, precision, rounding)
     if "sign" not in f:
         return format(int(f["code"]), f"0{f['bits']}b")
     e, m = f["exponent_bits"], f["mantissa_bits"]

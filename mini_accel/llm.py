@@ -41,45 +41,56 @@ Conventions
 """
 from __future__ import annotations
 
-import csv
 import functools
 import math
 from dataclasses import dataclass, field
-from importlib import resources
+from types import MappingProxyType
+from typing import Literal
 
-from ._checks import positive_int
+from ._checks import Interval, UnknownName, check_bool, check_instance, check_option, positive_int
+from .formats import FORMATS, canonical_format, formats_supported_by
+from .tables import read_table
 
 __all__ = [
-    "PRECISION_BYTES", "WEIGHT_PRECISIONS", "KV_PRECISIONS", "MLP_KINDS",
+    "PRECISION_BYTES", "WEIGHT_PRECISIONS", "KV_PRECISIONS", "MLP_KINDS", "MAX_TOKENS",
     "LLMConfig", "Gemm", "Cost", "load_models", "get_model", "model_names",
     "layer_gemms", "forward_gemms", "prefill_macs", "decode_macs", "generation_macs",
     "kv_bytes_per_token", "kv_cache_bytes", "weight_bytes", "experts_touched",
     "prefill_cost", "decode_cost", "decode_intensity", "params_check",
 ]
 
-#: Bytes per stored element of each precision (int4 packs two weights per byte).
-PRECISION_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5}
-WEIGHT_PRECISIONS = ("fp16", "bf16", "fp8", "int8", "int4")
-KV_PRECISIONS = ("fp16", "bf16", "fp8", "int8")
+#: Bytes per stored element of each precision the registry marks as modelled by
+#: ``llm`` (int4 packs two weights per byte); read-only, derived from
+#: :data:`mini_accel.formats.FORMATS`.
+PRECISION_BYTES = MappingProxyType({name: FORMATS[name].bytes for name in formats_supported_by("llm")})
+#: Weight precisions a deployment stores (16 bits and narrower: fp32 serving is not modelled).
+WEIGHT_PRECISIONS = tuple(name for name in PRECISION_BYTES if FORMATS[name].bits <= 16)
+#: KV-cache precisions (8 or 16 bits: 4-bit KV caches are not in the measurements the course checks).
+KV_PRECISIONS = tuple(name for name in WEIGHT_PRECISIONS if FORMATS[name].bits >= 8)
 MLP_KINDS = ("gelu", "swiglu")
+_NORMS = ("layernorm", "rmsnorm")
 _ACTIVATION_BYTES = 2.0   # activations exchanged between chips in fp16/bf16
+
+#: Longest token count (prompt, context, output, routed tokens) any function takes:
+#: 2**24 tokens is over a hundred times the longest context of the catalog; more is a typo.
+MAX_TOKENS = 1 << 24
+#: A token count: an int in [0, MAX_TOKENS] (callers raise the low end to 1 where 0 makes no sense).
+_TOKENS = Interval("int", 0, MAX_TOKENS)
+_TOKENS1 = Interval("int", 1, MAX_TOKENS)
+
+WeightPrecision = Literal["fp16", "bf16", "fp8", "int8", "int4"]
+KVPrecision = Literal["fp16", "bf16", "fp8", "int8"]
 
 
 def check_precision(name: str, value, allowed=WEIGHT_PRECISIONS) -> str:
-    """``value`` as a lower-case precision from ``allowed``, else ValueError naming ``name``."""
-    if not isinstance(value, str) or value.lower() not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    return value.lower()
+    """``value`` as a registry format name from ``allowed`` (aliases such as "half" allowed).
 
+    Kept for code that imported it; it is :func:`mini_accel.formats.canonical_format`.
 
-def _count(name: str, value, low: int = 0) -> int:
-    """A token count or length: an int >= low, with a message that says so."""
-    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int (a number of tokens), got {type(value).__name__} ({value!r})")
-    value = int(value)
-    if value < low:
-        raise ValueError(f"{name} must be >= {low} (a number of tokens), got {value}")
-    return value
+    >>> check_precision("weights", "FP8"), check_precision("kv", "half", KV_PRECISIONS)
+    ('fp8', 'fp16')
+    """
+    return canonical_format(value, name=name, allowed=tuple(allowed))
 
 
 # --------------------------------------------------------------------------- #
@@ -128,7 +139,7 @@ class LLMConfig:
     >>> LLMConfig("bad", hidden=10, layers=1, heads=4, kv_heads=4, ffn=8, vocab=5)
     Traceback (most recent call last):
     ...
-    ValueError: heads (4) must divide hidden (10): every head gets hidden / heads channels; pick heads among [1, 2, 5, 10]
+    ValueError: heads (4) must divide hidden (10): ... pick heads among [1, 2, 5, 10]
     """
 
     name: str
@@ -139,8 +150,8 @@ class LLMConfig:
     ffn: int
     vocab: int
     positions: int = 0
-    mlp: str = "swiglu"
-    norm: str = "rmsnorm"
+    mlp: Literal["gelu", "swiglu"] = "swiglu"
+    norm: Literal["layernorm", "rmsnorm"] = "rmsnorm"
     bias: bool = False
     tied: bool = False
     experts: int = 1
@@ -152,6 +163,7 @@ class LLMConfig:
     source: str = field(default="", repr=False)
 
     def __post_init__(self):
+        check_instance("name", self.name, str, what="a string")
         for attr in ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab", "experts",
                      "experts_per_token", "context"):
             object.__setattr__(self, attr, positive_int(attr, getattr(self, attr)))
@@ -166,10 +178,10 @@ class LLMConfig:
         if self.experts_per_token > self.experts:
             raise ValueError(f"experts_per_token ({self.experts_per_token}) cannot exceed experts "
                              f"({self.experts})")
-        if self.mlp not in MLP_KINDS:
-            raise ValueError(f"mlp must be one of {MLP_KINDS}, got {self.mlp!r}")
-        if self.norm not in ("layernorm", "rmsnorm"):
-            raise ValueError(f"norm must be 'layernorm' or 'rmsnorm', got {self.norm!r}")
+        object.__setattr__(self, "mlp", check_option("mlp", self.mlp, MLP_KINDS))
+        object.__setattr__(self, "norm", check_option("norm", self.norm, _NORMS))
+        object.__setattr__(self, "bias", check_bool("bias", self.bias))
+        object.__setattr__(self, "tied", check_bool("tied", self.tied))
 
     # -- derived shapes ------------------------------------------------------
     @property
@@ -238,35 +250,35 @@ class LLMConfig:
         return self.params() - gathered
 
 
-def _truthy(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes")
-
-
-def _row_to_model(r: dict) -> LLMConfig:
-    num = lambda k: int(r[k])  # noqa: E731
-    opt = lambda k: float(r[k]) if r[k].strip() else None  # noqa: E731
-    return LLMConfig(
-        name=r["name"], hidden=num("hidden"), layers=num("layers"), heads=num("heads"),
-        kv_heads=num("kv_heads"), ffn=num("ffn"), vocab=num("vocab"), positions=num("positions"),
-        mlp=r["mlp"], norm=r["norm"], bias=_truthy(r["bias"]), tied=_truthy(r["tied"]),
-        experts=num("experts"), experts_per_token=num("experts_per_token"), context=num("context"),
-        params_published=opt("params_published"), active_published=opt("active_published"),
-        published_text=r["published_text"], source=r["source"])
+_MODEL_INTS = ("hidden", "layers", "heads", "kv_heads", "ffn", "vocab", "positions", "experts",
+               "experts_per_token", "context")
+_MODEL_FIELDS = _MODEL_INTS + ("name", "mlp", "norm", "bias", "tied", "params_published",
+                               "active_published", "published_text", "source")
 
 
 @functools.lru_cache(maxsize=1)
 def _catalog() -> tuple:
-    ref = resources.files("mini_accel").joinpath("data", "llm_models.csv")
-    with ref.open("r", encoding="utf-8") as fh:
-        return tuple(_row_to_model(r) for r in csv.DictReader(fh))
+    rows = read_table("llm_models.csv", ints=_MODEL_INTS, bools=("bias", "tied"),
+                      numbers=("params_published", "active_published"))
+    return tuple(LLMConfig(**{k: ("" if r[k] is None and k in ("published_text", "source") else r[k])
+                              for k in _MODEL_FIELDS}) for r in rows)
 
 
 def load_models() -> list:
-    """Every model of the catalog, in file order."""
+    """Every model of the catalog (``mini_accel/data/llm_models.csv``), in file order.
+
+    >>> [m.name for m in load_models()][:2]
+    ['GPT-2 small', 'GPT-2 XL']
+    """
     return list(_catalog())
 
 
 def model_names() -> list:
+    """Names of the catalog models, in file order.
+
+    >>> "Llama-2-7B" in model_names()
+    True
+    """
     return [m.name for m in _catalog()]
 
 
@@ -280,8 +292,11 @@ def get_model(name) -> LLMConfig:
     """
     if isinstance(name, LLMConfig):
         return name
-    if not isinstance(name, str) or not name.strip():
-        raise TypeError(f"model must be an LLMConfig or a catalog name, got {name!r}; names: {model_names()}")
+    if not isinstance(name, str):
+        raise TypeError(f"model must be an LLMConfig or a catalog name, got {type(name).__name__} "
+                        f"({name!r}); names: {model_names()}")
+    if not name.strip():
+        raise UnknownName(f"model must be an LLMConfig or a catalog name, got {name!r}; names: {model_names()}")
     models = _catalog()
     for m in models:
         if m.name.lower() == name.lower():
@@ -290,8 +305,8 @@ def get_model(name) -> LLMConfig:
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise KeyError(f"no model matches {name!r}; the catalog has {model_names()}")
-    raise KeyError(f"{name!r} matches several models: {[m.name for m in hits]}; be more specific")
+        raise UnknownName(f"model: no model matches {name!r}; the catalog has {model_names()}")
+    raise UnknownName(f"model: {name!r} matches several models: {[m.name for m in hits]}; be more specific")
 
 
 # --------------------------------------------------------------------------- #
@@ -310,10 +325,15 @@ class Gemm:
 
     @property
     def macs(self) -> int:
+        """Multiply-accumulates of all ``count`` products.
+
+        >>> Gemm("qkv", 2, 1, 4, 3, True).macs
+        24
+        """
         return self.count * self.M * self.K * self.N
 
 
-def layer_gemms(model, phase: str = "decode", *, batch: int = 1, tokens: int = 1,
+def layer_gemms(model, phase: Literal["prefill", "decode"] = "decode", *, batch: int = 1, tokens: int = 1,
                 context: int = 0, routed_tokens: int | None = None) -> list:
     """The GEMMs of one transformer block.
 
@@ -328,19 +348,18 @@ def layer_gemms(model, phase: str = "decode", *, batch: int = 1, tokens: int = 1
     """
     m = get_model(model)
     batch = positive_int("batch", batch)
+    phase = check_option("phase", phase, ("prefill", "decode"))
     if phase == "prefill":
-        n = _count("tokens", tokens, low=1)
+        n = _TOKENS1.check("tokens", tokens)
         rows, q_rows, keys = batch * n, n, n
-    elif phase == "decode":
-        rows, q_rows, keys = batch, 1, _count("context", context) + 1
     else:
-        raise ValueError(f"phase must be 'prefill' or 'decode', got {phase!r}")
+        rows, q_rows, keys = batch, 1, _TOKENS.check("context", context) + 1
     d, hd, f = m.hidden, m.head_dim, m.ffn
     out = [Gemm("qkv", 1, rows, d, d + 2 * m.kv_dim, True),
            Gemm("scores", batch * m.heads, q_rows, hd, keys, False),
            Gemm("attn_v", batch * m.heads, q_rows, keys, hd, False),
            Gemm("out_proj", 1, rows, d, d, True)]
-    routed = rows * m.experts_per_token if routed_tokens is None else _count("routed_tokens", routed_tokens)
+    routed = rows * m.experts_per_token if routed_tokens is None else _TOKENS.check("routed_tokens", routed_tokens)
     if m.is_moe:
         out.append(Gemm("router", 1, rows, d, m.experts, True))
     up = f * (m.mlp_matrices - 1)     # GELU: up; SwiGLU: gate and up side by side
@@ -348,9 +367,13 @@ def layer_gemms(model, phase: str = "decode", *, batch: int = 1, tokens: int = 1
     return out
 
 
-def forward_gemms(model, phase: str = "decode", *, batch: int = 1, tokens: int = 1,
-                  context: int = 0) -> list:
-    """All GEMMs of a forward pass: every block (counts x layers) and the LM head."""
+def forward_gemms(model, phase: Literal["prefill", "decode"] = "decode", *, batch: int = 1,
+                  tokens: int = 1, context: int = 0) -> list:
+    """All GEMMs of a forward pass: every block (counts x layers) and the LM head.
+
+    >>> [g.name for g in forward_gemms("GPT-2 small")][-2:]
+    ['mlp_down', 'lm_head']
+    """
     m = get_model(model)
     per_layer = layer_gemms(m, phase, batch=batch, tokens=tokens, context=context)
     out = [Gemm(g.name, g.count * m.layers, g.M, g.K, g.N, g.weights) for g in per_layer]
@@ -370,23 +393,38 @@ def prefill_macs(model, prompt_tokens: int, batch: int = 1) -> int:
     True
     """
     m = get_model(model)
-    n, b = _count("prompt_tokens", prompt_tokens, low=1), positive_int("batch", batch)
-    d, kv = m.hidden, m.kv_dim
-    per_layer = n * d * (2 * d + 2 * kv) + 2 * n * n * d + m.experts_per_token * n * m.mlp_matrices * d * m.ffn
-    if m.is_moe:
-        per_layer += n * d * m.experts
-    return b * (m.layers * per_layer + d * m.vocab)
+    n, b = _TOKENS1.check("prompt_tokens", prompt_tokens), positive_int("batch", batch)
+    return b * (m.layers * (n * _token_macs(m) + 2 * n * n * m.hidden) + m.hidden * m.vocab)
+
+
+def _token_macs(m: LLMConfig) -> int:
+    """MACs one token costs in one block outside attention's QK^T and AV (projections, MLP, router)."""
+    d = m.hidden
+    macs = d * (2 * d + 2 * m.kv_dim) + m.experts_per_token * m.mlp_matrices * d * m.ffn
+    return macs + (d * m.experts if m.is_moe else 0)
 
 
 def decode_macs(model, context: int, batch: int = 1) -> int:
-    """MACs of one decode step (a prefill of one token that attends to ``context + 1`` keys)."""
+    """MACs of one decode step (a prefill of one token that attends to ``context + 1`` keys).
+
+    >>> decode_macs("GPT-2 small", 0) == prefill_macs("GPT-2 small", 1)
+    True
+    """
     m = get_model(model)
-    t, b = _count("context", context), positive_int("batch", batch)
-    d, kv = m.hidden, m.kv_dim
-    per_layer = d * (2 * d + 2 * kv) + 2 * (t + 1) * d + m.experts_per_token * m.mlp_matrices * d * m.ffn
-    if m.is_moe:
-        per_layer += d * m.experts
-    return b * (m.layers * per_layer + d * m.vocab)
+    t, b = _TOKENS.check("context", context), positive_int("batch", batch)
+    return b * (m.layers * (_token_macs(m) + 2 * (t + 1) * m.hidden) + m.hidden * m.vocab)
+
+
+def _sum_range(lo: int, hi: int, power: int) -> int:
+    """``sum(x ** power for x in range(lo, hi + 1))`` for power 1 or 2, in closed form (exact ints)."""
+    if hi < lo:
+        return 0
+    if power == 1:
+        return (hi - lo + 1) * (lo + hi) // 2
+
+    def squares(k):
+        return k * (k + 1) * (2 * k + 1) // 6
+    return squares(hi) - squares(lo - 1)
 
 
 def generation_macs(model, prompt_tokens: int, new_tokens: int, *, use_cache: bool = True,
@@ -396,49 +434,70 @@ def generation_macs(model, prompt_tokens: int, new_tokens: int, *, use_cache: bo
     With a KV cache: one prefill of the prompt (its logits give the first new
     token), then a decode step per further token. Without: every new token
     re-runs the prefill of everything so far, so the work grows with the
-    square (attention: the cube) of the length.
+    square (attention: the cube) of the length. Both sums are taken in closed
+    form (sums of ``t`` and ``t**2``), equal to adding up :func:`decode_macs`
+    and :func:`prefill_macs` step by step (tested, and against the MACs the
+    :class:`~mini_accel.llm_decoder.TinyDecoder` really does).
 
     >>> generation_macs("GPT-2 small", 100, 100, use_cache=False) / generation_macs("GPT-2 small", 100, 100)
     ... # doctest: +ELLIPSIS
     62.0...
     """
-    n, g = _count("prompt_tokens", prompt_tokens, low=1), _count("new_tokens", new_tokens, low=1)
-    if use_cache:
-        return prefill_macs(model, n, batch) + sum(decode_macs(model, n + i - 1, batch) for i in range(1, g))
-    return sum(prefill_macs(model, n + j, batch) for j in range(g))
+    m = get_model(model)
+    n, g = _TOKENS1.check("prompt_tokens", prompt_tokens), _TOKENS1.check("new_tokens", new_tokens)
+    b = positive_int("batch", batch)
+    d, L, head = m.hidden, m.layers, m.hidden * m.vocab
+    if check_bool("use_cache", use_cache):
+        # decode steps at contexts n .. n + g - 2, each L (token + 2 (t + 1) d) + head
+        steps = g - 1
+        decode = steps * (L * (_token_macs(m) + 2 * d) + head) + 2 * L * d * _sum_range(n, n + g - 2, 1)
+        return prefill_macs(m, n, b) + b * decode
+    # prefills of n .. n + g - 1 tokens
+    lo, hi = n, n + g - 1
+    return b * (L * (_token_macs(m) * _sum_range(lo, hi, 1) + 2 * d * _sum_range(lo, hi, 2)) + g * head)
 
 
 # --------------------------------------------------------------------------- #
 # Bytes
 # --------------------------------------------------------------------------- #
-def kv_bytes_per_token(model, kv_precision: str = "fp16") -> float:
+def kv_bytes_per_token(model, kv_precision: KVPrecision = "fp16") -> float:
     """Bytes of keys and values one token leaves in the cache: ``2 x layers x kv_dim x bytes``.
 
     >>> kv_bytes_per_token("Llama-2-70B") / 1024    # GQA: 8 KV heads of 128 -> 320 KiB
     320.0
     """
     m = get_model(model)
-    return 2.0 * m.layers * m.kv_dim * PRECISION_BYTES[check_precision("kv_precision", kv_precision, KV_PRECISIONS)]
+    kv_precision = canonical_format(kv_precision, name="kv_precision", allowed=KV_PRECISIONS)
+    return 2.0 * m.layers * m.kv_dim * PRECISION_BYTES[kv_precision]
 
 
-def kv_cache_bytes(model, tokens: int, batch: int = 1, kv_precision: str = "fp16") -> float:
-    """KV cache of ``batch`` sequences of ``tokens`` tokens each, in bytes."""
-    return _count("tokens", tokens) * positive_int("batch", batch) * kv_bytes_per_token(model, kv_precision)
+def kv_cache_bytes(model, tokens: int, batch: int = 1, kv_precision: KVPrecision = "fp16") -> float:
+    """KV cache of ``batch`` sequences of ``tokens`` tokens each, in bytes.
+
+    >>> kv_cache_bytes("Llama-2-7B", 1024, batch=2, kv_precision="int8") / 2**20   # 2 x 1024 x 256 KiB
+    512.0
+    """
+    return _TOKENS.check("tokens", tokens) * positive_int("batch", batch) * kv_bytes_per_token(model, kv_precision)
 
 
-def weight_bytes(model, precision: str = "fp16") -> float:
+def weight_bytes(model, precision: WeightPrecision = "fp16") -> float:
     """Memory the weights occupy (all experts included), in bytes.
 
     >>> weight_bytes("Llama-2-70B", "int4") / 1e9    # half a byte per weight (scales not counted)
     34.488324096
     """
-    return get_model(model).params() * PRECISION_BYTES[check_precision("precision", precision)]
+    precision = canonical_format(precision, allowed=WEIGHT_PRECISIONS)
+    return get_model(model).params() * PRECISION_BYTES[precision]
 
 
 def experts_touched(model, tokens: int) -> float:
-    """Expected distinct experts per layer hit by ``tokens`` tokens under uniform top-k routing."""
+    """Expected distinct experts per layer hit by ``tokens`` tokens under uniform top-k routing.
+
+    >>> round(experts_touched("Mixtral-8x7B", 1), 6), round(experts_touched("Mixtral-8x7B", 64), 3)
+    (2.0, 8.0)
+    """
     m = get_model(model)
-    T = _count("tokens", tokens, low=1)
+    T = _TOKENS1.check("tokens", tokens)
     if not m.is_moe:
         return 1.0
     return m.experts * (1.0 - (1.0 - m.experts_per_token / m.experts) ** T)
@@ -470,17 +529,26 @@ class Cost:
         return self.flops / self.bytes
 
 
-def prefill_cost(model, prompt_tokens: int, batch: int = 1, weights: str = "fp16",
-                 kv: str = "fp16") -> Cost:
-    """FLOPs and bytes of a prefill of ``batch`` prompts of ``prompt_tokens`` tokens."""
+def prefill_cost(model, prompt_tokens: int, batch: int = 1, weights: WeightPrecision = "fp16",
+                 kv: KVPrecision = "fp16") -> Cost:
+    """FLOPs and bytes of a prefill of ``batch`` prompts of ``prompt_tokens`` tokens.
+
+    ``weights`` and ``kv`` are the two precisions (registry names, see
+    :data:`WEIGHT_PRECISIONS` and :data:`KV_PRECISIONS`).
+
+    >>> c = prefill_cost("Llama-2-7B", 2048)
+    >>> c.tokens, c.intensity > 1000          # a long prompt is compute bound
+    (2048, True)
+    """
     m = get_model(model)
-    weights = check_precision("weights", weights)
-    n, b = _count("prompt_tokens", prompt_tokens, low=1), positive_int("batch", batch)
+    weights = canonical_format(weights, name="weights", allowed=WEIGHT_PRECISIONS)
+    n, b = _TOKENS1.check("prompt_tokens", prompt_tokens), positive_int("batch", batch)
     return Cost(flops=2.0 * prefill_macs(m, n, b), weight_bytes=_streamed_weight_bytes(m, b * n, weights),
                 kv_read_bytes=0.0, kv_write_bytes=b * n * kv_bytes_per_token(m, kv), tokens=b * n)
 
 
-def decode_cost(model, context: int, batch: int = 1, weights: str = "fp16", kv: str = "fp16") -> Cost:
+def decode_cost(model, context: int, batch: int = 1, weights: WeightPrecision = "fp16",
+                kv: KVPrecision = "fp16") -> Cost:
     """FLOPs and bytes of one decode step of ``batch`` sequences with ``context`` cached tokens each.
 
     >>> c = decode_cost("Llama-2-7B", context=0, batch=1)
@@ -488,20 +556,30 @@ def decode_cost(model, context: int, batch: int = 1, weights: str = "fp16", kv: 
     1.0
     """
     m = get_model(model)
-    weights = check_precision("weights", weights)
-    t, b = _count("context", context), positive_int("batch", batch)
+    weights = canonical_format(weights, name="weights", allowed=WEIGHT_PRECISIONS)
+    t, b = _TOKENS.check("context", context), positive_int("batch", batch)
     per_token = kv_bytes_per_token(m, kv)
     return Cost(flops=2.0 * decode_macs(m, t, b), weight_bytes=_streamed_weight_bytes(m, b, weights),
                 kv_read_bytes=b * t * per_token, kv_write_bytes=b * per_token, tokens=b)
 
 
-def decode_intensity(model, context: int, batch: int = 1, weights: str = "fp16", kv: str = "fp16") -> float:
-    """FLOPs per DRAM byte of a decode step: about ``batch`` x 2 / bytes-per-weight while the weights dominate."""
+def decode_intensity(model, context: int, batch: int = 1, weights: WeightPrecision = "fp16",
+                     kv: KVPrecision = "fp16") -> float:
+    """FLOPs per DRAM byte of a decode step: about ``batch`` x 2 / bytes-per-weight while the weights dominate.
+
+    >>> round(decode_intensity("Llama-2-7B", 0, batch=8, weights="int8"), 1)   # 8 x 2 FLOPs per 1-byte weight
+    16.0
+    """
     return decode_cost(model, context, batch, weights, kv).intensity
 
 
 def params_check(model) -> dict:
-    """Computed against published parameter counts: ``{"computed", "published", "rel_error", ...}``."""
+    """Computed against published parameter counts: ``{"computed", "published", "rel_error", ...}``.
+
+    >>> r = params_check("Llama-2-7B")
+    >>> r["computed"], r["rel_error"] < 0.04
+    (6738415616, True)
+    """
     m = get_model(model)
     out = {"model": m.name, "computed": m.params(), "published": m.params_published,
            "published_text": m.published_text, "active_computed": m.active_params(),

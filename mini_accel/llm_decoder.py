@@ -28,18 +28,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import positive_int
+from ._checks import check_array, check_bool, check_instance, positive_int
 from .llm import get_model
+from .systolic import SystolicArray
 
-__all__ = ["TinyDecoder", "Generation", "MAX_TINY_PARAMS"]
+__all__ = ["TinyDecoder", "Generation", "MAX_TINY_PARAMS", "MAX_TINY_TOKENS"]
 
 #: The decoder refuses bigger models: it is for checking formulas, not for serving.
 MAX_TINY_PARAMS = 5_000_000
+#: Longest sequence (prompt + new tokens) and largest batch x length it runs.
+MAX_TINY_TOKENS = 4096
 
 
 @dataclass
 class Generation:
-    """Greedy tokens ``(batch, new_tokens)`` and what producing them cost."""
+    """Greedy tokens ``(batch, new_tokens)`` and what producing them cost (made by :meth:`TinyDecoder.generate`).
+
+    >>> Generation(np.zeros((1, 2), np.int64), macs=10, gemm_calls=2, cycles=0).tokens.shape
+    (1, 2)
+    """
 
     tokens: np.ndarray
     macs: int
@@ -55,6 +62,12 @@ class TinyDecoder:
     config : LLMConfig or catalog name
         At most :data:`MAX_TINY_PARAMS` parameters.
     seed : int
+
+    >>> from mini_accel.llm import LLMConfig
+    >>> dec = TinyDecoder(LLMConfig("t", hidden=8, layers=1, heads=2, kv_heads=1, ffn=16, vocab=9), seed=1)
+    >>> logits, caches = dec.forward([[1, 2, 3]])
+    >>> logits.shape, caches[0][0].shape         # (batch, vocab); keys (batch, tokens, kv_dim)
+    ((1, 9), (1, 3, 4))
     """
 
     def __init__(self, config, seed: int = 0):
@@ -167,9 +180,22 @@ class TinyDecoder:
         x = x + self._mlp(self._norm(x, layer["ln2"]).reshape(bsz * n, d), layer).reshape(bsz, n, d)
         return x, (K, V)
 
+    def _tokens(self, name: str, tokens) -> np.ndarray:
+        """``tokens`` as a 2-D int64 array of ids in the vocabulary (a 1-D list is one sequence)."""
+        arr = check_array(name, tokens, ndim=(1, 2), dtype=None, allow_empty=False,
+                          max_elements=MAX_TINY_TOKENS)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{name} must hold integer token ids, got dtype {arr.dtype}")
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.min() < 0 or arr.max() >= self.cfg.vocab:
+            raise ValueError(f"{name}: token ids must lie in [0, {self.cfg.vocab - 1}] (the vocabulary), "
+                             f"got {arr.min()} to {arr.max()}")
+        return arr.astype(np.int64)
+
     def forward(self, tokens, caches=None):
         """Logits of the last position ``(batch, vocab)`` and the updated caches."""
-        tokens = np.asarray(tokens)
+        tokens = self._tokens("tokens", tokens)
         bsz, n = tokens.shape
         past = 0 if caches is None else caches[0][0].shape[1]
         x = self.embed[tokens]
@@ -188,15 +214,10 @@ class TinyDecoder:
         ``array``: a :class:`~mini_accel.SystolicArray` that does every GEMM
         (cycle by cycle: keep the model and the prompt tiny).
         """
-        prompt = np.asarray(prompt)
-        if prompt.ndim == 1:
-            prompt = prompt[None, :]
-        if prompt.ndim != 2 or prompt.size == 0 or prompt.dtype.kind not in "iu":
-            raise ValueError(f"prompt must be a non-empty list of equal-length lists of token ids, got shape "
-                             f"{prompt.shape} and dtype {prompt.dtype}")
-        if prompt.min() < 0 or prompt.max() >= self.cfg.vocab:
-            raise ValueError(f"token ids must lie in [0, {self.cfg.vocab - 1}] (the vocabulary)")
-        g = positive_int("new_tokens", new_tokens)
+        prompt = self._tokens("prompt", prompt)
+        g = positive_int("new_tokens", new_tokens, high=MAX_TINY_TOKENS - prompt.shape[1] + 1)
+        use_cache = check_bool("use_cache", use_cache)
+        check_instance("array", array, (SystolicArray, type(None)), what="a mini_accel.SystolicArray or None")
         if self.pos is not None and prompt.shape[1] + g - 1 > self.cfg.positions:
             raise ValueError(f"prompt + new tokens need {prompt.shape[1] + g - 1} positions; the model "
                              f"has {self.cfg.positions}")

@@ -39,10 +39,28 @@ None
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from ._checks import fraction, positive_int, positive_number
-from .llm import (KV_PRECISIONS, _ACTIVATION_BYTES, _count, check_precision,
-                  decode_cost, get_model, kv_bytes_per_token, prefill_cost, weight_bytes)
+import numpy as np
+
+from ._checks import check_instance, check_option, fraction, positive_int, positive_number
+from .cloud import chip_prices
+from .formats import canonical_format
+from .llm import (
+    _ACTIVATION_BYTES,
+    _TOKENS,
+    _TOKENS1,
+    KV_PRECISIONS,
+    WEIGHT_PRECISIONS,
+    KVPrecision,
+    WeightPrecision,
+    decode_cost,
+    get_model,
+    kv_bytes_per_token,
+    prefill_cost,
+    weight_bytes,
+)
+from .tables import read_table
 
 __all__ = [
     "LINKS", "PRICES", "Deployment", "StepTime", "ring_allreduce_s", "tensor_parallel_step_s",
@@ -58,22 +76,16 @@ LINKS = {
     "pcie4": (32e9, "NVIDIA A100 datasheet: PCIe Gen4 64 GB/s total, 32 GB/s each direction"),
 }
 
-#: On-demand cloud prices, USD per chip-hour (status S: secondary pages quoting the providers).
-PRICES = {
-    "NVIDIA H100 SXM5 80GB": (2.49, "Lambda on-demand H100 SXM, $2.49/GPU-hour, as quoted by "
-                                    "computespec.pages.dev 'Cloud GPU Pricing Explained' (read 2026-12-03); "
-                                    "AWS p5.48xlarge lists $98.32/h for 8 (= $12.29/GPU-hour) on the same page"),
-    "NVIDIA A100 SXM4 80GB": (1.49, "low end of 'A100 80GB SXM $1.49 - $2.49 / hr' (Lambda, CoreWeave, vast.ai, "
-                                    "RunPod), pricegpu.pages.dev 'H100 vs A100 Cloud Pricing', early 2026 "
-                                    "(read 2026-12-03)"),
-}
+#: On-demand cloud prices, USD per chip-hour: ``{device_name: (usd_per_chip_hour, source)}``, a
+#: read-only view derived from ``mini_accel/data/cloud_instances.csv`` (the course's one price table)
+#: by :func:`mini_accel.cloud.chip_prices`: per catalog chip, the cheapest sourced on-demand offer of
+#: that chip, with its date and status in ``source``. Prices change: see the table's dates.
+PRICES = MappingProxyType(chip_prices())
 
 
 def _link_bandwidth(link) -> float:
     if isinstance(link, str):
-        if link.lower() not in LINKS:
-            raise ValueError(f"link must be one of {sorted(LINKS)} or a bandwidth in bytes/s, got {link!r}")
-        return LINKS[link.lower()][0]
+        return LINKS[check_option("link", link, tuple(LINKS))][0]     # or a number: bytes/s
     return positive_number("link", link)
 
 
@@ -142,7 +154,11 @@ def cost_per_million_tokens(usd_per_chip_hour, tokens_per_s, chips: int = 1) -> 
 
 @dataclass(frozen=True)
 class StepTime:
-    """A step's time and what sets it (per chip, before communication)."""
+    """A step's time and what sets it (per chip, before communication).
+
+    >>> StepTime(2e-3, 1e-3, 2e-3, 0.0, 4e12, 2e9).bound
+    'memory'
+    """
 
     time_s: float
     compute_s: float
@@ -180,16 +196,20 @@ class Deployment:
         Fixed time per hop of an all-reduce (0: bandwidth only).
     compute_efficiency, memory_efficiency : float in (0, 1]
         Share of the peak FLOPs and of the memory bandwidth a real kernel reaches.
+
+    >>> dep = Deployment("Llama-2-70B", "H100 SXM5", weights="int8", count=2)
+    >>> dep.compute_precision, round(dep.weight_bytes / 1e9, 1)
+    ('int8', 69.0)
     """
 
-    def __init__(self, model, device, weights: str = "fp16", kv: str = "fp16", count: int = 1,
-                 link="nvlink4", link_latency_s: float = 0.0, compute_efficiency: float = 1.0,
+    def __init__(self, model, device, weights: WeightPrecision = "fp16", kv: KVPrecision = "fp16",
+                 count: int = 1, link="nvlink4", link_latency_s: float = 0.0, compute_efficiency: float = 1.0,
                  memory_efficiency: float = 1.0):
         from .devices import Device, get_device
         self.model = get_model(model)
         self.device = device if isinstance(device, Device) else get_device(device)
-        self.weights = check_precision("weights", weights)
-        self.kv = check_precision("kv", kv, KV_PRECISIONS)
+        self.weights = canonical_format(weights, name="weights", allowed=WEIGHT_PRECISIONS)
+        self.kv = canonical_format(kv, name="kv", allowed=KV_PRECISIONS)
         self.count = positive_int("count", count, high=4096)
         self.link_bandwidth = _link_bandwidth(link)
         self.link_latency_s = positive_number("link_latency_s", link_latency_s, allow_zero=True)
@@ -232,10 +252,15 @@ class Deployment:
 
     @property
     def weight_bytes(self) -> float:
+        """Bytes of all weights at the weight precision (:func:`mini_accel.llm.weight_bytes`)."""
         return weight_bytes(self.model, self.weights)
 
     def kv_bytes_per_token(self) -> float:
-        """KV bytes one token takes in the whole deployment (replicated heads counted)."""
+        """KV bytes one token takes in the whole deployment (replicated heads counted).
+
+        >>> Deployment("Llama-2-70B", "H100 SXM5", count=16).kv_bytes_per_token() / 1024   # 8 heads, 2 copies
+        640.0
+        """
         replicas = max(1, self.count // self.model.kv_heads) if self.count > self.model.kv_heads else 1
         return kv_bytes_per_token(self.model, self.kv) * replicas
 
@@ -252,9 +277,19 @@ class Deployment:
 
     # -- one step -------------------------------------------------------------
     def prefill(self, prompt_tokens: int, batch: int = 1) -> StepTime:
+        """The prefill of ``batch`` prompts of ``prompt_tokens`` tokens as a :class:`StepTime`.
+
+        >>> Deployment("Llama-2-7B", "H100 SXM5").prefill(2048).bound
+        'compute'
+        """
         return self._time(prefill_cost(self.model, prompt_tokens, batch, self.weights, self.kv))
 
     def decode(self, context: int, batch: int = 1) -> StepTime:
+        """One decode step of ``batch`` sequences at ``context`` cached tokens as a :class:`StepTime`.
+
+        >>> Deployment("Llama-2-7B", "H100 SXM5").decode(1024).bound
+        'memory'
+        """
         return self._time(decode_cost(self.model, context, batch, self.weights, self.kv))
 
     def ttft_s(self, prompt_tokens: int, batch: int = 1) -> float:
@@ -266,10 +301,20 @@ class Deployment:
         return self.decode(context, batch).time_s
 
     def decode_tokens_per_s(self, context: int, batch: int = 1) -> float:
-        return batch / self.tpot_s(context, batch)
+        """Tokens per second of the whole batch during decode (``batch / TPOT``).
+
+        >>> round(Deployment("Llama-2-7B", "H100 SXM5").decode_tokens_per_s(0))
+        253
+        """
+        return positive_int("batch", batch) / self.tpot_s(context, batch)
 
     def roofline_point(self, context: int, batch: int = 1) -> dict:
-        """Where a decode step sits on one chip's roofline (FLOPs per byte, achieved FLOP/s)."""
+        """Where a decode step sits on one chip's roofline (FLOPs per byte, achieved FLOP/s).
+
+        >>> p = Deployment("Llama-2-7B", "H100 SXM5").roofline_point(0)
+        >>> p["bound"], round(p["ridge"])
+        ('memory', 295)
+        """
         step = self.decode(context, batch)
         ridge = self.peak_flops / self.bandwidth
         return {"intensity": step.intensity, "ridge": ridge, "bound": step.bound,
@@ -281,9 +326,10 @@ class Deployment:
         """Smallest batch whose decode step at ``context`` is compute bound (None if none up to ``limit``).
 
         Below it, a bigger batch costs almost no extra time per step: the
-        weights are read once for the whole batch.
+        weights are read once for the whole batch (example: the module docstring).
         """
-        _count("context", context)
+        _TOKENS.check("context", context)
+        limit = positive_int("limit", limit)
         if self.decode(context, limit).bound == "memory":
             return None
         lo, hi = 0, limit          # decode(lo) memory bound (or lo = 0), decode(hi) compute bound
@@ -304,24 +350,44 @@ class Deployment:
         >>> Deployment("Llama-2-70B", "H100 SXM5", count=2).max_batch(4096)   # 22 GB left / 1.34 GB each
         16
         """
-        t = _count("context", context)
+        t = _TOKENS.check("context", context)
         free = self.memory_bytes * (1 - fraction("reserve_fraction", reserve_fraction)) - self.weight_bytes
         if free <= 0:
             return 0
         return int(free // ((t + 1) * self.kv_bytes_per_token()))
 
     def fits(self, batch: int, context: int) -> bool:
+        """Whether ``batch`` KV caches of ``context + 1`` tokens fit next to the weights.
+
+        >>> Deployment("Llama-2-70B", "H100 SXM5", count=2).fits(16, 4096)
+        True
+        """
         return positive_int("batch", batch) <= self.max_batch(context)
 
     def generation_s(self, prompt_tokens: int, output_tokens: int, batch: int = 1) -> float:
-        """A static batch end to end: prefill, then ``output_tokens - 1`` decode steps."""
-        n, g = _count("prompt_tokens", prompt_tokens, low=1), _count("output_tokens", output_tokens, low=1)
-        return self.ttft_s(n, batch) + sum(self.tpot_s(n + i - 1, batch) for i in range(1, g))
+        """A static batch end to end: prefill, then ``output_tokens - 1`` decode steps.
+
+        The decode steps are summed in chunks of vectorised step times
+        (:class:`~mini_accel.llm_sim.StepModel`, equal to :meth:`tpot_s` step by step).
+
+        >>> dep = Deployment("Llama-2-7B", "H100 SXM5")
+        >>> abs(dep.generation_s(100, 3) - (dep.ttft_s(100) + dep.tpot_s(100) + dep.tpot_s(101))) < 1e-12
+        True
+        """
+        from .llm_sim import StepModel
+        n, g = _TOKENS1.check("prompt_tokens", prompt_tokens), _TOKENS1.check("output_tokens", output_tokens)
+        b = positive_int("batch", batch)
+        steps, total, chunk = StepModel(self), self.ttft_s(n, b), 1 << 16
+        for start in range(0, g - 1, chunk):      # contexts n .. n + g - 2
+            contexts = n + np.arange(start, min(start + chunk, g - 1), dtype=np.float64)
+            total += float(np.sum(steps.decode_s(b, b * contexts)))
+        return total
 
     def usd_per_hour(self, usd_per_chip_hour=None) -> float:
         if usd_per_chip_hour is None:
             if self.device.name not in PRICES:
-                raise KeyError(f"no price for {self.device.name}; pass usd_per_chip_hour (prices: {sorted(PRICES)})")
+                raise KeyError(f"no price for {self.device.name}: cloud_instances.csv has no sourced on-demand "
+                               f"offer of it; pass usd_per_chip_hour (priced chips: {sorted(PRICES)})")
             usd_per_chip_hour = PRICES[self.device.name][0]
         return positive_number("usd_per_chip_hour", usd_per_chip_hour, allow_zero=True) * self.count
 
@@ -330,31 +396,38 @@ class Deployment:
 # Published measurements
 # --------------------------------------------------------------------------- #
 def load_measurements() -> list:
-    """Rows of ``mini_accel/data/llm_measurements.csv`` (published LLM serving measurements)."""
-    import csv
-    from importlib import resources
-    ref = resources.files("mini_accel").joinpath("data", "llm_measurements.csv")
-    with ref.open("r", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    ints = ("batch", "count", "input_tokens", "output_tokens")
-    for r in rows:
-        for k in ints:
-            r[k] = int(r[k])
-        r["measured"] = float(r["measured"])
-    return rows
+    """Rows of ``mini_accel/data/llm_measurements.csv`` (published LLM serving measurements).
+
+    >>> r = load_measurements()[0]
+    >>> r["metric"], r["batch"], r["measured"]
+    ('ttft_ms', 1, 7.0)
+    """
+    return read_table("llm_measurements.csv", ints=("batch", "count", "input_tokens", "output_tokens"),
+                      numbers=("measured",))
+
+
+_METRICS = ("ttft_ms", "tokens_per_s_per_gpu")
 
 
 def model_value(row: dict, compute_efficiency: float = 1.0, memory_efficiency: float = 1.0) -> float:
-    """The model's number for one measurement row (same metric and unit as ``row["measured"]``)."""
+    """The model's number for one measurement row (same metric and unit as ``row["measured"]``).
+
+    >>> round(model_value(load_measurements()[0]), 2)      # TensorRT-LLM measured 7 ms
+    1.98
+    """
+    check_instance("row", row, dict, what="a row of load_measurements()")
+    missing = [k for k in ("metric", "model", "device", "weights", "kv", "count", "link", "batch",
+                           "input_tokens", "output_tokens") if k not in row]
+    if missing:
+        raise ValueError(f"row must be a row of load_measurements(); it lacks {missing}")
+    metric = check_option("row['metric']", row["metric"], _METRICS)
     dep = Deployment(row["model"], row["device"], weights=row["weights"], kv=row["kv"], count=row["count"],
                      link=row["link"], compute_efficiency=compute_efficiency,
                      memory_efficiency=memory_efficiency)
-    if row["metric"] == "ttft_ms":
+    if metric == "ttft_ms":
         return dep.ttft_s(row["input_tokens"], row["batch"]) * 1e3
-    if row["metric"] == "tokens_per_s_per_gpu":
-        t = dep.generation_s(row["input_tokens"], row["output_tokens"], row["batch"])
-        return row["batch"] * row["output_tokens"] / t / row["count"]
-    raise ValueError(f"unknown metric {row['metric']!r}")
+    t = dep.generation_s(row["input_tokens"], row["output_tokens"], row["batch"])
+    return row["batch"] * row["output_tokens"] / t / row["count"]
 
 
 def compare_measurements(compute_efficiency: float = 1.0, memory_efficiency: float = 1.0) -> list:
@@ -362,6 +435,9 @@ def compare_measurements(compute_efficiency: float = 1.0, memory_efficiency: flo
 
     A ratio of 1 is a perfect prediction; the pure roofline (efficiencies 1)
     must give ratios <= 1 (real kernels never beat the roof).
+
+    >>> max(r["ratio"] for r in compare_measurements()) <= 1
+    True
     """
     out = []
     for r in load_measurements():

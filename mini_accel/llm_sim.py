@@ -39,11 +39,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from ._checks import fraction, positive_int, positive_number
-from .llm import _ACTIVATION_BYTES, _streamed_weight_bytes
+from ._checks import check_array, check_instance, check_number, check_option, fraction, positive_int, positive_number
+from .llm import _ACTIVATION_BYTES, MAX_TOKENS, _streamed_weight_bytes, _token_macs
 from .llm_serving import Deployment, cost_per_million_tokens, ring_allreduce_s
 
 __all__ = ["Requests", "make_requests", "ServingResult", "simulate", "sweep", "StepModel"]
@@ -53,29 +54,53 @@ MAX_REQUESTS = 1_000_000
 
 @dataclass(frozen=True)
 class Requests:
-    """Arrival times (s, sorted) and prompt/output lengths (tokens) of ``n`` requests."""
+    """Arrival times (s, sorted) and prompt/output lengths (tokens) of ``n`` requests.
+
+    Usually made by :func:`make_requests`; built by hand, the three arrays are
+    checked (1-D, equally long, arrivals sorted and finite, lengths ints in
+    [1, :data:`~mini_accel.llm.MAX_TOKENS`]).
+
+    >>> len(Requests(np.array([0.0, 0.5]), np.array([10, 20]), np.array([5, 5])))
+    2
+    """
 
     arrival_s: np.ndarray
     prompt_tokens: np.ndarray
     output_tokens: np.ndarray
 
+    def __post_init__(self):
+        arr = check_array("arrival_s", self.arrival_s, ndim=1, low=0, allow_empty=False, max_elements=MAX_REQUESTS)
+        if np.any(np.diff(arr) < 0):
+            raise ValueError("arrival_s must be sorted (non-decreasing arrival times)")
+        object.__setattr__(self, "arrival_s", arr)
+        for name in ("prompt_tokens", "output_tokens"):
+            object.__setattr__(self, name, _token_array(name, getattr(self, name), arr.size))
+
     def __len__(self) -> int:
         return len(self.arrival_s)
 
 
+def _token_array(name, values, n) -> np.ndarray:
+    """``values`` as ``n`` int64 token counts in [1, MAX_TOKENS]; a non-integer array is a TypeError."""
+    arr = check_array(name, values, shape=(n,), dtype=None, max_elements=MAX_REQUESTS)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} as an array must hold ints (token counts), got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 1 or arr.max() > MAX_TOKENS):
+        raise ValueError(f"{name} as an array must hold ints in [1, {MAX_TOKENS}], got values from "
+                         f"{arr.min()} to {arr.max()}")
+    return arr.astype(np.int64)
+
+
 def _lengths(name, spec, n, rng) -> np.ndarray:
     if isinstance(spec, tuple) and len(spec) == 2:
-        lo, hi = positive_int(f"{name}[0]", spec[0]), positive_int(f"{name}[1]", spec[1])
+        lo = positive_int(f"{name}[0]", spec[0], high=MAX_TOKENS)
+        hi = positive_int(f"{name}[1]", spec[1], high=MAX_TOKENS)
         if hi < lo:
             raise ValueError(f"{name} as (low, high) needs low <= high, got {spec}")
         return rng.integers(lo, hi + 1, size=n)
     if isinstance(spec, (list, np.ndarray)):
-        arr = np.asarray(spec)
-        if arr.shape != (n,) or arr.dtype.kind not in "iu" or (arr < 1).any():
-            raise ValueError(f"{name} as an array must hold {n} ints >= 1, got shape {arr.shape}, "
-                             f"dtype {arr.dtype}")
-        return arr.astype(np.int64)
-    return np.full(n, positive_int(name, spec), dtype=np.int64)
+        return _token_array(name, spec, n)
+    return np.full(n, positive_int(name, spec, high=MAX_TOKENS), dtype=np.int64)
 
 
 def make_requests(n: int, rate_per_s, prompt_tokens=(128, 1024), output_tokens=(32, 512),
@@ -105,16 +130,18 @@ class StepModel:
     ``prefill_s(N, S2, count)``: ``count`` prompts with ``N`` tokens in total and
     ``S2`` = sum of squared lengths. Equal to :meth:`Deployment.decode` and
     :meth:`Deployment.prefill` for equal lengths (tested).
+
+    >>> dep = Deployment("Llama-2-7B", "H100 SXM5")
+    >>> abs(StepModel(dep).decode_s(4, 4 * 100) - dep.tpot_s(100, batch=4)) < 1e-15
+    True
     """
 
     def __init__(self, dep: Deployment):
+        check_instance("dep", dep, Deployment)
         m = dep.model
         self.dep, self.m = dep, m
         d = m.hidden
-        per_token = d * (2 * d + 2 * m.kv_dim) + m.experts_per_token * m.mlp_matrices * d * m.ffn
-        if m.is_moe:
-            per_token += d * m.experts
-        self.macs_token = m.layers * per_token          # per token through the blocks
+        self.macs_token = m.layers * _token_macs(m)     # per token through the blocks
         self.macs_head = d * m.vocab                    # logits of one sequence
         self.macs_attn = 2 * m.layers * d               # x (keys attended) per query token
         self.kvpt = dep.kv_bytes_per_token() / (max(1, dep.count // m.kv_heads) if dep.count > m.kv_heads else 1)
@@ -142,17 +169,24 @@ class StepModel:
         return max(compute, memory) + comm
 
     def decode_s(self, b: int, C):
+        """Time of one decode step of ``b`` sequences holding ``C`` cached tokens in all (C may be an array)."""
         flops = 2.0 * (b * (self.macs_token + self.macs_head) + self.macs_attn * (C + b))
         return self._time(flops, self._weights(b), self.kvpt * (C + b), b)
 
     def prefill_s(self, N: int, S2: int, count: int) -> float:
+        """Time of prefilling ``count`` prompts of ``N`` tokens in all, ``S2`` the sum of squared lengths."""
         flops = 2.0 * (N * self.macs_token + self.macs_attn * S2 + count * self.macs_head)
         return self._time(flops, self._weights(N), self.kvpt * N, N)
 
 
 @dataclass
 class ServingResult:
-    """Per-request times and overall rates of one simulation."""
+    """Per-request times and overall rates of one simulation (made by :func:`simulate`).
+
+    >>> r = ServingResult(np.array([0.1]), np.array([0.01]), np.array([1.0]), np.array([91]), 1.0, 91, 0, 1.0)
+    >>> r.throughput_tokens_s, r.percentile("ttft", 50)
+    (91.0, 0.1)
+    """
 
     ttft_s: np.ndarray            # first token time - arrival
     tpot_s: np.ndarray            # (finish - first token) / (output - 1); NaN for 1-token answers
@@ -173,21 +207,23 @@ class ServingResult:
     def requests_per_s(self) -> float:
         return len(self.finish_s) / self.duration_s
 
-    def percentile(self, what: str, q) -> float:
-        """``q``-th percentile of ``"ttft"`` or ``"tpot"`` in seconds (NaN entries ignored)."""
-        if what not in ("ttft", "tpot"):
-            raise ValueError(f"what must be 'ttft' or 'tpot', got {what!r}")
+    def percentile(self, what: Literal["ttft", "tpot"], q) -> float:
+        """``q``-th percentile (0 to 100) of ``"ttft"`` or ``"tpot"`` in seconds (NaN entries ignored)."""
+        what = check_option("what", what, ("ttft", "tpot"))
+        q = check_number("q", q, low=0, high=100)
         values = self.ttft_s if what == "ttft" else self.tpot_s
         values = values[np.isfinite(values)]
-        return float(np.percentile(values, positive_number("q", q, allow_zero=True))) if values.size else math.nan
+        return float(np.percentile(values, q)) if values.size else math.nan
 
     def usd_per_million_tokens(self, usd_per_hour=None) -> float:
+        """USD per million generated tokens at ``usd_per_hour`` for the whole deployment (default: the run's)."""
         price = self.usd_per_hour if usd_per_hour is None else usd_per_hour
         if price is None:
             raise ValueError("no price known: pass usd_per_hour (the whole deployment's hourly price)")
         return cost_per_million_tokens(price, self.throughput_tokens_s)
 
     def summary(self) -> dict:
+        """Throughput, requests/s, p50/p99 TTFT and TPOT, mean batch and preemptions as a dict."""
         return {"throughput_tokens_s": self.throughput_tokens_s, "requests_per_s": self.requests_per_s,
                 "ttft_p50_s": self.percentile("ttft", 50), "ttft_p99_s": self.percentile("ttft", 99),
                 "tpot_p50_s": self.percentile("tpot", 50), "tpot_p99_s": self.percentile("tpot", 99),
@@ -195,7 +231,8 @@ class ServingResult:
 
 
 def simulate(deployment: Deployment, requests: Requests, *, max_batch: int = 64,
-             batching: str = "continuous", kv_memory: str = "paged", block_tokens: int = 16,
+             batching: Literal["static", "continuous"] = "continuous",
+             kv_memory: Literal["paged", "contiguous"] = "paged", block_tokens: int = 16,
              reserve_tokens: int | None = None, reserve_fraction: float = 0.0,
              usd_per_chip_hour=None) -> ServingResult:
     """Serve ``requests`` on ``deployment``; see the module docstring for the policies.
@@ -211,18 +248,14 @@ def simulate(deployment: Deployment, requests: Requests, *, max_batch: int = 64,
     >>> r.output_tokens.sum() == make_requests(50, 2.0, seed=0).output_tokens.sum(), r.preemptions
     (np.True_, 0)
     """
-    if not isinstance(deployment, Deployment):
-        raise TypeError(f"deployment must be a Deployment, got {type(deployment).__name__}")
-    if not isinstance(requests, Requests):
-        raise TypeError("requests must come from make_requests(...)")
-    if batching not in ("static", "continuous"):
-        raise ValueError(f"batching must be 'static' or 'continuous', got {batching!r}")
-    if kv_memory not in ("paged", "contiguous"):
-        raise ValueError(f"kv_memory must be 'paged' or 'contiguous', got {kv_memory!r}")
+    check_instance("deployment", deployment, Deployment)
+    check_instance("requests", requests, Requests, what="Requests from make_requests(...)")
+    batching = check_option("batching", batching, ("static", "continuous"))
+    kv_memory = check_option("kv_memory", kv_memory, ("paged", "contiguous"))
     max_batch = positive_int("max_batch", max_batch, high=1 << 16)
-    block = positive_int("block_tokens", block_tokens)
+    block = positive_int("block_tokens", block_tokens, high=MAX_TOKENS)
     reserve = positive_int("reserve_tokens", reserve_tokens if reserve_tokens is not None
-                           else deployment.model.context)
+                           else deployment.model.context, high=MAX_TOKENS)
     longest = int((requests.prompt_tokens + requests.output_tokens).max())
     if kv_memory == "contiguous" and longest > reserve:
         raise ValueError(f"a request needs {longest} tokens but contiguous slots hold reserve_tokens="

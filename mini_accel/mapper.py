@@ -35,17 +35,30 @@ import itertools
 import math
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from ._checks import positive_int
-from .mapping_model import (DIMS, TENSORS, Architecture, ConvLayer, Mapping, MappingResult,
-                            _check_arch_layer, evaluate)
+from ._checks import check_array, check_bool, check_instance, check_int, check_option, check_rng
+from .mapping_model import (
+    DIMS,
+    TENSORS,
+    Architecture,
+    ConvLayer,
+    Mapping,
+    MappingResult,
+    _check_arch_layer,
+    evaluate,
+)
 
 
 @dataclass(frozen=True)
 class Dataflow:
-    """Constraints on the PE levels and the spatial loops (see the module table)."""
+    """Constraints on the PE levels and the spatial loops (see the module table).
+
+    >>> sorted(DATAFLOWS["ws"].spatial), sorted(DATAFLOWS["ws"].pe_keep)
+    (['C', 'K', 'R', 'S'], ['W'])
+    """
     name: str
     spatial: frozenset
     pe_loops: frozenset
@@ -71,14 +84,21 @@ DATAFLOWS = {
                                "with one input row and keeps all three in its RF"),
 }
 OBJECTIVES = ("energy", "delay", "edp")
+Objective = Literal["energy", "delay", "edp"]
+DataflowName = Literal["ws", "os", "is", "nlr", "rs"]
+#: Most mappings one :func:`search` evaluates (``samples``, ``exhaustive_limit``).
+MAX_MAPPINGS = 10 ** 7
+#: Most factor splits of one loop the mapper enumerates.
+MAX_SPLITS = 10 ** 6
 
 
 def _dataflow_arg(dataflow):
     if dataflow is None or isinstance(dataflow, Dataflow):
         return dataflow
-    if isinstance(dataflow, str) and dataflow.lower() in DATAFLOWS:
-        return DATAFLOWS[dataflow.lower()]
-    raise ValueError(f"dataflow must be one of {sorted(DATAFLOWS)} or None, got {dataflow!r}")
+    if not isinstance(dataflow, str):
+        raise TypeError(f"dataflow must be one of {tuple(DATAFLOWS)}, a Dataflow or None, "
+                        f"got {type(dataflow).__name__}")
+    return DATAFLOWS[check_option("dataflow", dataflow, tuple(DATAFLOWS))]
 
 
 def dataflow_violations(mapping: Mapping, arch: Architecture, dataflow, layer: ConvLayer | None = None
@@ -89,11 +109,18 @@ def dataflow_violations(mapping: Mapping, arch: Architecture, dataflow, layer: C
     >>> arch = Architecture.eyeriss_like(num_pes=4)
     >>> m = Mapping.from_factors(arch, ConvLayer(K=4, C=2), [{}, {"C": 2}], spatial={"K": 4})
     >>> dataflow_violations(m, arch, "ws")
-    ['ws: loop C may not iterate inside the PE (level RF); allowed there: N P Q', "ws: RF may keep only W, not ['I', 'O']"]
+    ['ws: loop C may not iterate inside the PE (level RF); allowed there: N P Q',
+     "ws: RF may keep only W, not ['I', 'O']"]
     """
+    check_instance("mapping", mapping, Mapping)
+    check_instance("arch", arch, Architecture, what="an Architecture")
+    if layer is not None:
+        check_instance("layer", layer, ConvLayer)
     df = _dataflow_arg(dataflow)
     if df is None:
         return []
+    if len(mapping.temporal) != len(arch.levels):
+        raise ValueError(f"mapping has {len(mapping.temporal)} levels, arch {len(arch.levels)}")
     out = []
     for d, f in mapping.spatial.items():
         if f > 1 and d not in df.spatial:
@@ -122,13 +149,37 @@ def dataflow_violations(mapping: Mapping, arch: Architecture, dataflow, layer: C
 # --------------------------------------------------------------------------- #
 # The mapspace
 # --------------------------------------------------------------------------- #
+def _prime_powers(n: int) -> dict:
+    """``{p: a}`` with ``n = prod(p**a)`` (trial division: n <= 2**31)."""
+    out, p = {}, 2
+    while p * p <= n:
+        while n % p == 0:
+            out[p] = out.get(p, 0) + 1
+            n //= p
+        p += 1
+    if n > 1:
+        out[n] = out.get(n, 0) + 1
+    return out
+
+
+def _count_factorizations(n: int, slots: int) -> int:
+    """Number of ordered ``slots``-tuples of factors of ``n`` (stars and bars per prime)."""
+    return math.prod(math.comb(a + slots - 1, slots - 1) for a in _prime_powers(n).values())
+
+
+def _divisors(n: int) -> list:
+    divs = [1]
+    for p, a in _prime_powers(n).items():
+        divs = [d * p ** e for d in divs for e in range(a + 1)]
+    return sorted(divs)
+
+
 def _ordered_factorizations(n: int, slots: int) -> list:
     if slots == 1:
         return [(n,)]
     out = []
-    for f in range(1, n + 1):
-        if n % f == 0:
-            out += [(f,) + rest for rest in _ordered_factorizations(n // f, slots - 1)]
+    for f in _divisors(n):
+        out += [(f,) + rest for rest in _ordered_factorizations(n // f, slots - 1)]
     return out
 
 
@@ -139,6 +190,11 @@ def _splits(layer, arch, df):
     per_dim = []
     for d in DIMS:
         bound = getattr(layer, d)
+        count = _count_factorizations(bound, nlev + 1)
+        if count > MAX_SPLITS:
+            raise ValueError(f"loop {d}={bound} splits {count:,} ways over {nlev} levels and the "
+                             f"array, more than the {MAX_SPLITS:,} the mapper enumerates; use a "
+                             "bound with fewer divisors or fewer levels")
         ok = []
         for split in _ordered_factorizations(bound, nlev + 1):
             if split[nlev] > 1 and (split[nlev] > arch.num_pes or (df and d not in df.spatial)):
@@ -174,13 +230,22 @@ def evaluate_many(layer: ConvLayer, arch: Architecture, factors, orders, keep):
     int64 ``(m, levels, 7)`` (dimension indices outer to inner), ``keep``
     uint8 ``(levels, 3)`` for W, I, O. Factor products are *not* checked here:
     build the batch from :func:`_splits` or check it with ``evaluate``.
+
+    >>> from mini_accel.mapping_model import Architecture, ConvLayer, Mapping
+    >>> arch, layer = Architecture.eyeriss_like(num_pes=2), ConvLayer(K=2, C=2)
+    >>> m = Mapping.from_factors(arch, layer, [{}, {"C": 2}], spatial={"K": 2})
+    >>> energy, cycles, valid = evaluate_many(layer, arch, *encode(m, arch))
+    >>> bool(np.isclose(energy[0], evaluate(layer, arch, m).energy)), cycles.tolist(), valid.tolist()
+    (True, [2.0], [True])
     """
     from ._core import load as _load_kernels
     _k = _load_kernels("mapping")   # compiled, else the pure-numpy twin
+    _check_arch_layer(arch, layer)
     nlev = len(arch.levels)
-    factors = np.ascontiguousarray(factors, dtype=np.int64)
-    orders = np.ascontiguousarray(orders, dtype=np.int64)
-    keep = np.ascontiguousarray(keep, dtype=np.uint8)
+    factors = check_array("factors", factors, ndim=3, dtype=np.int64)
+    orders = check_array("orders", orders, ndim=3, dtype=np.int64)
+    keep = check_array("keep", keep, ndim=2, dtype=np.uint8)
+    factors, orders, keep = (np.ascontiguousarray(x) for x in (factors, orders, keep))
     if factors.ndim != 3 or factors.shape[1:] != (nlev + 1, 7):
         raise ValueError(f"factors must have shape (m, {nlev + 1}, 7), got {factors.shape}")
     if orders.shape != (factors.shape[0], nlev, 7):
@@ -201,8 +266,20 @@ def evaluate_many(layer: ConvLayer, arch: Architecture, factors, orders, keep):
 
 
 def encode(mapping: Mapping, arch: Architecture):
-    """``(factors, orders, keep)`` arrays of one mapping, as :func:`evaluate_many` takes them."""
+    """``(factors, orders, keep)`` arrays of one mapping, as :func:`evaluate_many` takes them.
+
+    >>> from mini_accel.mapping_model import Architecture, ConvLayer, Mapping
+    >>> arch = Architecture.eyeriss_like(num_pes=2)
+    >>> m = Mapping.from_factors(arch, ConvLayer(K=2, C=2), [{}, {"C": 2}], spatial={"K": 2})
+    >>> factors, orders, keep = encode(m, arch)
+    >>> factors.shape, factors[0, 2].tolist(), decode(factors[0], orders[0], keep) == m
+    ((1, 4, 7), [1, 1, 2, 1, 1, 1, 1], True)
+    """
+    check_instance("mapping", mapping, Mapping)
+    check_instance("arch", arch, Architecture, what="an Architecture")
     nlev = len(arch.levels)
+    if len(mapping.temporal) != nlev:
+        raise ValueError(f"mapping has {len(mapping.temporal)} levels, arch {nlev}")
     factors = np.ones((1, nlev + 1, 7), dtype=np.int64)
     orders = np.zeros((1, nlev, 7), dtype=np.int64)
     for i in range(nlev):
@@ -216,8 +293,17 @@ def encode(mapping: Mapping, arch: Architecture):
 
 
 def decode(factors, orders, keep) -> Mapping:
-    """The :class:`Mapping` of one row of an encoded batch."""
+    """The :class:`Mapping` of one row of an encoded batch (the inverse of :func:`encode`).
+
+    >>> decode(np.array([[1] * 7, [2] + [1] * 6]), np.array([range(7)]), np.array([[1, 1, 1]])).spatial
+    {'N': 2}
+    """
+    orders = check_array("orders", orders, ndim=2, dtype=np.int64)
     nlev = orders.shape[0]
+    factors = check_array("factors", factors, shape=(nlev + 1, 7), dtype=np.int64, low=1)
+    keep = check_array("keep", keep, shape=(nlev, 3), dtype=None)
+    if orders.shape[1] != 7 or np.any(np.sort(orders, axis=1) != np.arange(7)):
+        raise ValueError("each row of orders must be a permutation of 0..6")
     temporal = tuple({d: int(factors[i, k]) for k, d in enumerate(DIMS) if factors[i, k] > 1}
                      for i in range(nlev))
     spatial = {d: int(factors[nlev, k]) for k, d in enumerate(DIMS) if factors[nlev, k] > 1}
@@ -228,7 +314,13 @@ def decode(factors, orders, keep) -> Mapping:
 
 @dataclass
 class SearchResult:
-    """The best mapping found, its evaluation, and how the search went."""
+    """The best mapping found, its evaluation, and how the search went.
+
+    >>> from mini_accel.mapping_model import Architecture, ConvLayer
+    >>> best = search(ConvLayer(K=2), Architecture.eyeriss_like(num_pes=2), objective="delay")
+    >>> best.objective, best.result.cycles, best.valid <= best.evaluated, best.score >= 1
+    ('delay', 1, True, True)
+    """
     mapping: Mapping
     result: MappingResult
     objective: str
@@ -266,14 +358,21 @@ class _Progress:
 
 
 def mapspace_size(layer: ConvLayer, arch: Architecture, dataflow=None) -> int:
-    """Number of tilings (factor splits) times loop orders the mapper would enumerate."""
+    """Number of tilings (factor splits) times loop orders the mapper would enumerate.
+
+    >>> from mini_accel.mapping_model import Architecture, ConvLayer
+    >>> mapspace_size(ConvLayer(K=2), Architecture.eyeriss_like(num_pes=2)) // 5040 ** 2
+    4
+    """
+    _check_arch_layer(arch, layer)
     df = _dataflow_arg(dataflow)
     splits = _splits(layer, arch, df)
     tilings = math.prod(len(s) for s in splits)
     return tilings * math.factorial(7) ** (len(arch.levels) - 1)
 
 
-def search(layer: ConvLayer, arch: Architecture, dataflow=None, *, objective: str = "energy",
+def search(layer: ConvLayer, arch: Architecture, dataflow: DataflowName | Dataflow | None = None, *,
+           objective: Objective = "energy",
            samples: int = 20000, exhaustive_limit: int = 200000, seed=0, batch: int = 4096,
            progress: bool = False) -> SearchResult:
     """The best mapping of ``layer`` on ``arch`` under ``dataflow`` for ``objective``.
@@ -283,13 +382,20 @@ def search(layer: ConvLayer, arch: Architecture, dataflow=None, *, objective: st
     ``samples`` random mappings (``seed`` fixes them). Only valid mappings
     (capacities, PE count, dataflow) can win; raises ``ValueError`` if none
     of those tried is valid.
+
+    >>> from mini_accel.mapping_model import Architecture, ConvLayer
+    >>> arch = Architecture.eyeriss_like(num_pes=4)
+    >>> best = search(ConvLayer(K=4, C=2), arch, "ws")
+    >>> best.exhaustive, best.result.pes_used, dataflow_violations(best.mapping, arch, "ws")
+    (True, 4, [])
     """
     _check_arch_layer(arch, layer)
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    samples = positive_int("samples", samples)
-    exhaustive_limit = positive_int("exhaustive_limit", exhaustive_limit, low=0)
-    batch = positive_int("batch", batch)
+    objective = check_option("objective", objective, OBJECTIVES)
+    samples = check_int("samples", samples, low=1, high=MAX_MAPPINGS)
+    exhaustive_limit = check_int("exhaustive_limit", exhaustive_limit, low=0, high=MAX_MAPPINGS)
+    batch = check_int("batch", batch, low=1, high=2 ** 20)
+    progress = check_bool("progress", progress)
+    rng = check_rng("seed", seed)
     df = _dataflow_arg(dataflow)
     nlev = len(arch.levels)
     splits = _splits(layer, arch, df)
@@ -311,12 +417,12 @@ def search(layer: ConvLayer, arch: Architecture, dataflow=None, *, objective: st
     exhaustive = tilings <= exhaustive_limit and _exhaustive_count(splits, nlev,
                                                                    exhaustive_limit) <= exhaustive_limit
     if exhaustive:
-        bar = _Progress(_exhaustive_count(splits, nlev, exhaustive_limit), progress, f"mapper ({layer.name or 'layer'})")
+        bar = _Progress(_exhaustive_count(splits, nlev, exhaustive_limit), progress,
+                        f"mapper ({layer.name or 'layer'})")
         for factors, orders in _exhaustive_batches(splits, nlev, batch):
             run(factors, orders)
             bar.update(len(factors))
     else:
-        rng = np.random.default_rng(seed)
         bar = _Progress(samples, progress, f"mapper ({layer.name or 'layer'})")
         left = samples
         while left > 0:
@@ -385,7 +491,17 @@ def compare_dataflows(layer: ConvLayer, arch: Architecture, dataflows=("ws", "os
     """Best energy per MAC of each dataflow on ``layer`` (``archs`` may give one per dataflow).
 
     Returns ``{name: SearchResult}``.
+
+    >>> from mini_accel.mapping_model import Architecture, ConvLayer
+    >>> best = compare_dataflows(ConvLayer(K=4, C=2), Architecture.eyeriss_like(num_pes=4), ("ws", "os"))
+    >>> sorted(best), best["ws"].result.macs
+    (['os', 'ws'], 8)
     """
+    if isinstance(dataflows, str):
+        raise TypeError(f"dataflows must be a list of dataflow names such as ('ws', 'rs'), "
+                        f"got the string {dataflows!r}")
+    if archs is not None:
+        check_instance("archs", archs, dict, what="a dict {dataflow: Architecture} or None")
     out = {}
     for name in dataflows:
         a = (archs or {}).get(name, arch)

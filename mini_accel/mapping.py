@@ -18,10 +18,32 @@
 """
 from __future__ import annotations
 
-from .mapper import (DATAFLOWS, OBJECTIVES, Dataflow, SearchResult, compare_dataflows,
-                     dataflow_violations, decode, encode, evaluate_many, mapspace_size, search)
-from .mapping_model import (DIMS, RELEVANT, TENSORS, Architecture, ConvLayer, Level, Mapping,
-                            MappingResult, check_mapping, evaluate, violations)
+from .mapper import (
+    DATAFLOWS,
+    OBJECTIVES,
+    Dataflow,
+    SearchResult,
+    compare_dataflows,
+    dataflow_violations,
+    decode,
+    encode,
+    evaluate_many,
+    mapspace_size,
+    search,
+)
+from .mapping_model import (
+    DIMS,
+    RELEVANT,
+    TENSORS,
+    Architecture,
+    ConvLayer,
+    Level,
+    Mapping,
+    MappingResult,
+    check_mapping,
+    evaluate,
+    violations,
+)
 
 __all__ = [
     "DIMS", "TENSORS", "RELEVANT", "ConvLayer", "Level", "Architecture", "Mapping",

@@ -46,13 +46,17 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ._checks import positive_int, positive_number
+import numpy as np
+
+from ._checks import UnknownName, check_bool, check_instance, check_int, check_number
 
 DIMS = ("N", "K", "C", "P", "Q", "R", "S")
 TENSORS = ("W", "I", "O")
 #: The dimensions each tensor's coordinates depend on.
 RELEVANT = {"W": frozenset("KCRS"), "I": frozenset("NCPQRS"), "O": frozenset("NKPQ")}
 _TENSOR_NAMES = {"W": "weights", "I": "inputs", "O": "outputs (partial sums)"}
+#: Largest loop bound, stride or dilation of a layer (2**31 - 1).
+MAX_DIM = 2 ** 31 - 1
 
 
 # --------------------------------------------------------------------------- #
@@ -83,13 +87,19 @@ class ConvLayer:
 
     def __post_init__(self):
         for d in DIMS + ("stride", "dilation"):
-            object.__setattr__(self, d, positive_int(f"ConvLayer {d}", getattr(self, d)))
+            object.__setattr__(self, d, check_int(f"ConvLayer {d}", getattr(self, d), low=1,
+                                                  high=MAX_DIM))
         if not isinstance(self.name, str):
             raise TypeError(f"ConvLayer name must be a str, got {type(self.name).__name__}")
 
     @classmethod
-    def gemm(cls, M: int, K: int, N: int, name: str = "") -> "ConvLayer":
-        """``(M x K) @ (K x N)`` as a layer: M is the batch N, K the channels C, N the filters K."""
+    def gemm(cls, M: int, K: int, N: int, name: str = "") -> ConvLayer:
+        """``(M x K) @ (K x N)`` as a layer: M is the batch N, K the channels C, N the filters K.
+
+        >>> ConvLayer.gemm(2, 3, 4).bounds["C"]
+        3
+        """
+        M, K, N = (check_int(n, v, low=1, high=MAX_DIM) for n, v in (("M", M), ("K", K), ("N", N)))
         return cls(N=M, K=N, C=K, name=name)
 
     @property
@@ -109,7 +119,11 @@ class ConvLayer:
         return math.prod(getattr(self, d) for d in DIMS)
 
     def tensor_words(self) -> dict:
-        """Words of each tensor: ``{"W": K*C*R*S, "I": N*C*H*W, "O": N*K*P*Q}``."""
+        """Words of each tensor: ``{"W": K*C*R*S, "I": N*C*H*W, "O": N*K*P*Q}``.
+
+        >>> ConvLayer(K=2, C=3, P=4, R=3).tensor_words()
+        {'W': 18, 'I': 18, 'O': 8}
+        """
         return {"W": self.K * self.C * self.R * self.S, "I": self.N * self.C * self.H * self.W,
                 "O": self.N * self.K * self.P * self.Q}
 
@@ -119,7 +133,11 @@ class ConvLayer:
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class Level:
-    """A storage level: capacity in words (None = unbounded) and energy per word access."""
+    """A storage level: capacity in words (None = unbounded) and energy per word access.
+
+    >>> Level("RF", 256, 1.0).capacity_words
+    256
+    """
     name: str
     capacity_words: int | None
     access_pj: float
@@ -129,11 +147,10 @@ class Level:
             raise TypeError(f"Level name must be a non-empty str, got {self.name!r}")
         if self.capacity_words is not None:
             object.__setattr__(self, "capacity_words",
-                               positive_int(f"Level {self.name!r} capacity_words",
-                                            self.capacity_words, low=0))
+                               check_int(f"Level {self.name!r} capacity_words",
+                                         self.capacity_words, low=0))
         object.__setattr__(self, "access_pj",
-                           positive_number(f"Level {self.name!r} access_pj", self.access_pj,
-                                           allow_zero=True))
+                           check_number(f"Level {self.name!r} access_pj", self.access_pj, low=0))
 
 
 @dataclass(frozen=True)
@@ -157,6 +174,7 @@ class Architecture:
     sources: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
+        check_instance("levels", self.levels, (tuple, list), what="a non-empty sequence of Level")
         levels = tuple(self.levels)
         if not levels or not all(isinstance(lv, Level) for lv in levels):
             raise TypeError("Architecture levels must be a non-empty sequence of Level")
@@ -164,13 +182,11 @@ class Architecture:
         if len(set(names)) != len(names):
             raise ValueError(f"Architecture level names must differ, got {names}")
         object.__setattr__(self, "levels", levels)
-        object.__setattr__(self, "num_pes", positive_int("num_pes", self.num_pes))
+        object.__setattr__(self, "num_pes", check_int("num_pes", self.num_pes, low=1))
         object.__setattr__(self, "array_below",
-                           positive_int("array_below", self.array_below, low=0,
-                                        high=len(levels) - 1))
-        object.__setattr__(self, "array_pj", positive_number("array_pj", self.array_pj,
-                                                             allow_zero=True))
-        object.__setattr__(self, "mac_pj", positive_number("mac_pj", self.mac_pj, allow_zero=True))
+                           check_int("array_below", self.array_below, low=0, high=len(levels) - 1))
+        object.__setattr__(self, "array_pj", check_number("array_pj", self.array_pj, low=0))
+        object.__setattr__(self, "mac_pj", check_number("mac_pj", self.mac_pj, low=0))
 
     @property
     def level_names(self) -> tuple:
@@ -178,7 +194,7 @@ class Architecture:
 
     @classmethod
     def eyeriss_like(cls, num_pes: int = 168, rf_words: int = 256, buffer_words: int = 54 * 1024,
-                     energy=None) -> "Architecture":
+                     energy=None) -> Architecture:
         """DRAM -> global buffer -> array of ``num_pes`` PEs, each with a register file.
 
         Defaults: the Eyeriss chip (168 PEs, 0.5 kB RF per PE = 256 16-bit
@@ -186,9 +202,13 @@ class Architecture:
         2017) and its normalized energies per access (``EnergyModel.eyeriss``:
         MAC 1, RF 1, array 2, buffer 6, DRAM 200; ISCA 2016 Table IV).
         ``rf_words=0`` gives PEs without a register file.
+
+        >>> Architecture.eyeriss_like(num_pes=4, rf_words=0).levels[-1].capacity_words
+        0
         """
         from .energy import EnergyModel
-        e = energy if energy is not None else EnergyModel.eyeriss()
+        e = check_instance("energy", energy if energy is not None else EnergyModel.eyeriss(),
+                           EnergyModel, what="an EnergyModel or None")
         levels = (Level("DRAM", None, e.cost("dram")),
                   Level("buffer", buffer_words, e.cost("buffer")),
                   Level("RF", rf_words, e.cost("rf")))
@@ -208,8 +228,24 @@ def _factors_arg(name, value) -> dict:
     for d, f in value.items():
         if d not in DIMS:
             raise ValueError(f"{name} has an unknown loop {d!r}; the loops are {''.join(DIMS)}")
-        out[d] = positive_int(f"{name}[{d!r}]", f)
+        out[d] = check_int(f"{name}[{d!r}]", f, low=1, high=MAX_DIM)
     return out
+
+
+def _sequence(name, value) -> list:
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name} must be a list or tuple with one entry per level, "
+                        f"got {type(value).__name__}")
+    return list(value)
+
+
+def _keep_arg(name, value) -> frozenset:
+    if isinstance(value, (str, set, frozenset, list, tuple)):
+        k = frozenset(value)
+        if k <= set(TENSORS):
+            return k
+        raise ValueError(f"{name}={sorted(map(str, k))} may hold only 'W', 'I' and 'O'")
+    raise TypeError(f"{name} must be a set of tensors such as {{'W', 'I'}}, got {type(value).__name__}")
 
 
 def _order_arg(name, order) -> str:
@@ -233,6 +269,10 @@ class Mapping:
     ``arch.array_below``; ``keep[i]`` is the set of tensors (``"W"``, ``"I"``,
     ``"O"``) level ``i`` stores (level 0 must keep all three).
     Build one with :meth:`from_factors`, which fills DRAM with what is left.
+
+    >>> m = Mapping(({"K": 2}, {}), ("KCNPQRS", None), {}, ("WIO", "W"))
+    >>> m.order[1], sorted(m.keep[1])
+    ('NKCPQRS', ['W'])
     """
     temporal: tuple
     order: tuple
@@ -240,6 +280,8 @@ class Mapping:
     keep: tuple
 
     def __post_init__(self):
+        for field_name in ("temporal", "order", "keep"):
+            _sequence(field_name, getattr(self, field_name))
         n = len(self.temporal)
         if not (len(self.order) == len(self.keep) == n):
             raise ValueError("Mapping temporal, order and keep must have one entry per level")
@@ -248,25 +290,24 @@ class Mapping:
         object.__setattr__(self, "order",
                            tuple(_order_arg(f"order[{i}]", o) for i, o in enumerate(self.order)))
         object.__setattr__(self, "spatial", _factors_arg("spatial", self.spatial))
-        keeps = []
-        for i, k in enumerate(self.keep):
-            k = frozenset(k)
-            if not k <= set(TENSORS):
-                raise ValueError(f"keep[{i}]={sorted(k)} may hold only 'W', 'I' and 'O'")
-            keeps.append(k)
-        object.__setattr__(self, "keep", tuple(keeps))
+        object.__setattr__(self, "keep",
+                           tuple(_keep_arg(f"keep[{i}]", k) for i, k in enumerate(self.keep)))
 
     @classmethod
     def from_factors(cls, arch: Architecture, layer: ConvLayer, temporal, spatial=None,
-                     order=None, keep=None) -> "Mapping":
+                     order=None, keep=None) -> Mapping:
         """A mapping whose outermost (DRAM) factors are whatever the others leave.
 
         ``temporal`` gives the factors of levels 1.. (inner levels), or of all
         levels; a dimension that does not divide raises ``ValueError``.
+
+        >>> arch = Architecture.eyeriss_like(num_pes=2)
+        >>> Mapping.from_factors(arch, ConvLayer(K=4, C=3), [{}, {"C": 3}], spatial={"K": 2}).temporal[0]
+        {'K': 2}
         """
         _check_arch_layer(arch, layer)
         nlev = len(arch.levels)
-        temporal = list(temporal)
+        temporal = _sequence("temporal", temporal)
         if len(temporal) == nlev - 1:
             temporal = [{}] + temporal
         if len(temporal) != nlev:
@@ -283,14 +324,27 @@ class Mapping:
             if bound // inner > 1:
                 outer[d] = outer.get(d, 1) * (bound // inner)
         temporal[0] = outer
-        order = [None] * nlev if order is None else list(order)
+        order = [None] * nlev if order is None else _sequence("order", order)
         if len(order) == nlev - 1:
             order = [None] + order
-        keep = [set(TENSORS)] * nlev if keep is None else list(keep)
+        keep = [set(TENSORS)] * nlev if keep is None else _sequence("keep", keep)
         return cls(tuple(temporal), tuple(order), spatial, tuple(keep))
 
     def describe(self, arch: Architecture) -> str:
-        """The loop nest as text, outer to inner."""
+        """The loop nest as text, outer to inner.
+
+        >>> arch = Architecture.eyeriss_like(num_pes=2)
+        >>> print(Mapping.from_factors(arch, ConvLayer(K=2, C=3), [{}, {"C": 3}], spatial={"K": 2}).describe(arch))
+        # DRAM keeps WIO
+        # buffer keeps WIO
+        parallel_for k_pe in range(2):
+          # RF keeps WIO
+          for c2 in range(3):
+            MAC
+        """
+        check_instance("arch", arch, Architecture, what="an Architecture")
+        if len(arch.levels) != len(self.temporal):
+            raise ValueError(f"arch has {len(arch.levels)} levels, the mapping {len(self.temporal)}")
         lines, indent = [], ""
         for i, lv in enumerate(arch.levels):
             lines.append(f"{indent}# {lv.name} keeps {''.join(t for t in TENSORS if t in self.keep[i]) or '-'}")
@@ -309,10 +363,8 @@ class Mapping:
 
 
 def _check_arch_layer(arch, layer):
-    if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an Architecture, got {type(arch).__name__}")
-    if not isinstance(layer, ConvLayer):
-        raise TypeError(f"layer must be a ConvLayer, got {type(layer).__name__}")
+    check_instance("arch", arch, Architecture, what="an Architecture")
+    check_instance("layer", layer, ConvLayer)
 
 
 # --------------------------------------------------------------------------- #
@@ -328,8 +380,7 @@ def violations(layer: ConvLayer, arch: Architecture, mapping: Mapping) -> list:
     ['RF holds 5 words per PE (W 2, I 2, O 1) but its capacity is 1 words']
     """
     _check_arch_layer(arch, layer)
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"mapping must be a Mapping, got {type(mapping).__name__}")
+    check_instance("mapping", mapping, Mapping)
     nlev = len(arch.levels)
     if len(mapping.temporal) != nlev:
         return [f"the mapping has {len(mapping.temporal)} levels, the architecture {nlev}"]
@@ -359,7 +410,14 @@ def violations(layer: ConvLayer, arch: Architecture, mapping: Mapping) -> list:
 
 
 def check_mapping(layer, arch, mapping) -> None:
-    """Raise ``ValueError`` listing every violated constraint (see :func:`violations`)."""
+    """Raise ``ValueError`` listing every violated constraint (see :func:`violations`).
+
+    >>> arch, layer = Architecture.eyeriss_like(num_pes=1), ConvLayer(K=2)
+    >>> check_mapping(layer, arch, Mapping.from_factors(arch, layer, [{}, {}], spatial={"K": 2}))
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid mapping: the spatial factors use 2 PEs but the array has 1
+    """
     problems = violations(layer, arch, mapping)
     if problems:
         raise ValueError("invalid mapping: " + "; ".join(problems))
@@ -367,14 +425,32 @@ def check_mapping(layer, arch, mapping) -> None:
 
 @lru_cache(maxsize=65536)
 def _window(extent_out: int, extent_filter: int, stride: int, dilation: int) -> int:
-    """Distinct input rows touched by output rows 0..extent_out-1 and filter rows 0..extent_filter-1."""
-    if extent_out == 1 or extent_filter == 1:
-        return extent_out * extent_filter
-    if stride == 1 and dilation <= extent_out:        # contiguous rows
-        return extent_out + (extent_filter - 1) * dilation
-    if dilation == 1 and stride <= extent_filter:      # contiguous rows
-        return (extent_out - 1) * stride + extent_filter
-    return len({p * stride + r * dilation for p in range(extent_out) for r in range(extent_filter)})
+    """Distinct input rows touched by output rows 0..extent_out-1 and filter rows 0..extent_filter-1.
+
+    In general the count of distinct ``p*stride + r*dilation``: for each r the
+    rows form an arithmetic progression of step ``stride``; progressions in the
+    same residue class mod ``stride`` are intervals whose union is summed
+    (exact; the tests compare it with the set of rows).
+    """
+    P, R, s, d = extent_out, extent_filter, stride, dilation
+    if P == 1 or R == 1:
+        return P * R
+    if s == 1 and d <= P:        # contiguous rows
+        return P + (R - 1) * d
+    if d == 1 and s <= R:        # contiguous rows
+        return (P - 1) * s + R
+    if R > P:                    # walk the shorter of the two loops
+        P, R, s, d = R, P, d, s
+    if R > 2 ** 24:
+        raise ValueError(f"a {extent_out} x {extent_filter} window with stride {stride} and "
+                         f"dilation {dilation} is too large to count; use smaller loop bounds")
+    rows = np.arange(R, dtype=np.int64) * d
+    residue, start = rows % s, rows // s
+    by = np.lexsort((start, residue))
+    residue, start = residue[by], start[by]
+    same = residue[1:] == residue[:-1]
+    gaps = np.minimum(np.diff(start), P)
+    return int(P * (1 + np.count_nonzero(~same)) + gaps[same].sum())
 
 
 def _words(ext: dict, layer: ConvLayer) -> dict:
@@ -382,6 +458,41 @@ def _words(ext: dict, layer: ConvLayer) -> dict:
             "O": ext["N"] * ext["K"] * ext["P"] * ext["Q"],
             "I": ext["N"] * ext["C"] * _window(ext["P"], ext["R"], layer.stride, layer.dilation)
             * _window(ext["Q"], ext["S"], layer.stride, layer.dilation)}
+
+
+@lru_cache(maxsize=65536)
+def _strided_window(n_pe: int, inner: int, step: int, f_pe: int, f_inner: int, f_step: int,
+                    stride: int, dilation: int) -> int:
+    """Distinct ``(a*step + b)*stride + (c*f_step + e)*dilation``, a < n_pe, b < inner, c < f_pe, e < f_inner.
+
+    The input rows of a tile (``inner`` outputs, ``f_inner`` filter rows) united
+    over the PEs, whose index is strided by the dimension's factors at all PE
+    levels (``step``): more than ``inner`` when a PE level outside the tile
+    loops over it too, and the union then has holes.
+
+    >>> _strided_window(2, 1, 2, 2, 1, 1, 1, 1), _window(2, 2, 1, 1)   # p in {0, 2} or {0, 1}
+    (4, 3)
+    """
+    step, f_step = (inner if n_pe == 1 else step), (f_inner if f_pe == 1 else f_step)
+    if inner == step and f_inner == f_step:                     # contiguous indices
+        return _window(n_pe * inner, f_pe * f_inner, stride, dilation)
+    if inner == 1 and f_inner == 1:                             # one element per PE
+        return _window(n_pe, f_pe, stride * step, dilation * f_step)
+    if n_pe * inner * f_pe * f_inner > 2 ** 24:
+        raise ValueError(f"a {n_pe * inner} x {f_pe * f_inner} strided window is too large to "
+                         f"count; use smaller loop bounds")
+    rows = (np.arange(n_pe)[:, None] * step + np.arange(inner)).ravel() * stride
+    cols = (np.arange(f_pe)[:, None] * f_step + np.arange(f_inner)).ravel() * dilation
+    return int(np.unique(rows[:, None] + cols[None, :]).size)
+
+
+def _union_words(inner: dict, spatial: dict, step: dict, layer: ConvLayer) -> dict:
+    """Words of the tiles ``inner`` (below the array) united over the PEs, strided by ``step``."""
+    ext = {d: inner[d] * spatial.get(d, 1) for d in DIMS}
+    sp, st, dl = (lambda d: spatial.get(d, 1)), layer.stride, layer.dilation
+    return dict(_words(ext, layer), I=ext["N"] * ext["C"]
+                * _strided_window(sp("P"), inner["P"], step["P"], sp("R"), inner["R"], step["R"], st, dl)
+                * _strided_window(sp("Q"), inner["Q"], step["Q"], sp("S"), inner["S"], step["S"], st, dl))
 
 
 def _extents(mapping, level: int, with_spatial: bool) -> dict:
@@ -411,7 +522,8 @@ class MappingResult:
     parent), ``updates`` (partial sums written back into it by its children
     or by the MACs) and ``writes = fills + updates``. ``array`` counts words
     that cross the PE-array network, per tensor. Energies are in the units of
-    the architecture (pJ, or "x MAC" for the Eyeriss table).
+    the architecture (pJ, or "x MAC" for the Eyeriss table). :func:`evaluate`
+    makes one; see :meth:`accesses` for an example.
     """
     macs: int
     cycles: int
@@ -433,7 +545,17 @@ class MappingResult:
         return self.energy * self.cycles
 
     def accesses(self, level: str, tensor: str | None = None) -> int:
-        """Reads plus writes of ``level`` (one tensor, or all)."""
+        """Reads plus writes of ``level`` (one tensor, or all).
+
+        >>> arch, layer = Architecture.eyeriss_like(num_pes=2), ConvLayer(K=2, C=2)
+        >>> r = evaluate(layer, arch, Mapping.from_factors(arch, layer, [{}, {"C": 2}], spatial={"K": 2}))
+        >>> r.accesses("RF", "W"), r.accesses("DRAM")
+        (8, 8)
+        """
+        if level not in self.counts:
+            raise UnknownName(f"level must be one of {list(self.counts)}, got {level!r}")
+        if tensor is not None and tensor not in TENSORS:
+            raise UnknownName(f"tensor must be one of {TENSORS} or None, got {tensor!r}")
         ts = TENSORS if tensor is None else (tensor,)
         return sum(self.counts[level][t]["reads"] + self.counts[level][t]["writes"] for t in ts)
 
@@ -470,7 +592,7 @@ def _key_vectors(layer, loops, mapping, arch):
             below[d] *= f
     st, dl = layer.stride, layer.dilation
     vec = {"W": [], "I": [], "O": []}
-    for (lev, d, f), e in zip(loops, inner_ext):
+    for (_, d, _), e in zip(loops, inner_ext):
         vec["W"].append(tuple(e if d == x else 0 for x in "KCRS"))
         vec["O"].append(tuple(e if d == x else 0 for x in "NKPQ"))
         vec["I"].append((e if d == "N" else 0, e if d == "C" else 0,
@@ -515,6 +637,7 @@ def evaluate(layer: ConvLayer, arch: Architecture, mapping: Mapping, *, check: b
     (2, 4, 4)
     """
     _check_arch_layer(arch, layer)
+    check = check_bool("check", check)
     problems = violations(layer, arch, mapping)
     if not check:
         problems = [p for p in problems if "capacity" not in p]
@@ -537,7 +660,9 @@ def _evaluate(layer, arch, mapping) -> MappingResult:
               for lv in arch.levels}
     array = {t: 0 for t in TENSORS}
     names = arch.level_names
-    spatial_words = _words({d: mapping.spatial.get(d, 1) for d in DIMS}, layer)
+    # the spatial index of a dimension is strided by its factors at all the PE levels
+    pe_step = _extents(mapping, b + 1, False)
+    spatial_words = _union_words(dict.fromkeys(DIMS, 1), mapping.spatial, pe_step, layer)
     for t in TENSORS:
         parent = 0
         for i in range(1, nlev):
@@ -547,7 +672,8 @@ def _evaluate(layer, arch, mapping) -> MappingResult:
             tile = _tile_words(layer, arch, mapping, i)[t]
             loads, distinct = _loads(loops, vecs[t], n_above[i])
             crossing = i > b >= parent
-            side = _words(_extents(mapping, i, True), layer)[t] if crossing else tile * inst
+            side = (_union_words(_extents(mapping, i, False), mapping.spatial, pe_step, layer)[t]
+                    if crossing else tile * inst)
             c, p = counts[names[i]][t], counts[names[parent]][t]
             if t == "O":
                 refills = loads - distinct

@@ -50,13 +50,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import positive_int, positive_number
+from ._checks import check_option, is_int, is_real, positive_int, positive_number
 
 __all__ = [
     "BLAS_DTYPES", "NOISY_SPREAD", "PLAUSIBLE", "NoisyMachineWarning",
     "time_call", "time_gemm", "gemm_ops", "summarize_gemm", "summarize_stream",
     "last_level_cache_bytes", "blas_info", "gemm_sweep", "stream",
     "MachineReport", "measure_machine", "measure_workloads", "gpu_sweep",
+    "TORCH_DTYPES", "torch_accelerator", "torch_gemm_sweep",
     "plausibility_problem", "measurement_problems", "MIN_STREAM_BYTES",
 ]
 
@@ -106,11 +107,10 @@ def time_call(fn, *, repeats: int = 5, warmup: int = 1) -> list:
 
 
 def _check_dtype(dtype) -> str:
-    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if name not in BLAS_DTYPES:
-        raise ValueError(f"dtype must be one of {tuple(BLAS_DTYPES)} (what numpy's BLAS "
-                         f"multiplies), got {dtype!r}")
-    return name
+    """One of :data:`BLAS_DTYPES`, given by name or as a numpy dtype (what numpy's BLAS multiplies)."""
+    if isinstance(dtype, (type, np.dtype)):
+        dtype = np.dtype(dtype).name
+    return check_option("dtype", dtype, tuple(BLAS_DTYPES))
 
 
 def gemm_ops(n: int, dtype: str = "float64") -> float:
@@ -232,8 +232,8 @@ def measurement_problems(record) -> list:
 
     Tolerance: derived numbers must match the raw timings to a relative 1e-6.
 
-    >>> measurement_problems({"dtype": "float32"})[0]
-    "the record is missing the keys ['bandwidth', 'gemm', 'layer', 'layer_measured_ops', 'layer_predicted_ops', 'peak_ops', 'ridge', 'stream', 'threads']"
+    >>> print(measurement_problems({"dtype": "float32"})[0][:60])
+    the record is missing the keys ['bandwidth', 'gemm', 'layer'
     """
     need = {"dtype", "threads", "gemm", "stream", "peak_ops", "bandwidth", "ridge", "layer",
             "layer_measured_ops", "layer_predicted_ops"}
@@ -245,13 +245,13 @@ def measurement_problems(record) -> list:
     dtype, threads = record["dtype"], record["threads"]
     if dtype not in ("float32", "float64"):
         return [f"dtype should be 'float32' or 'float64', got {dtype!r}"]
-    if not _is_int(threads) or not 1 <= threads <= PLAUSIBLE["max_threads"]:
+    if not is_int(threads) or not 1 <= threads <= PLAUSIBLE["max_threads"]:
         return [f"threads should be the number of BLAS threads (an int >= 1), got {threads!r}"]
 
     def timings(where, seconds):
         if not isinstance(seconds, (list, tuple)) or len(seconds) < 3:
             return f"{where}: give at least 3 timed repeats, got {seconds!r}"
-        if not all(_is_real(t) and math.isfinite(t) and t > 0 for t in seconds):
+        if not all(is_real(t) and math.isfinite(t) and t > 0 for t in seconds):
             return f"{where}: every time must be a positive number of seconds"
         if len({float(t) for t in seconds}) == 1:
             return f"{where}: {len(seconds)} identical times: a real timer never repeats itself exactly"
@@ -263,7 +263,7 @@ def measurement_problems(record) -> list:
                                                       for s in gemm):
         return ["gemm should be a list of {'n': int, 'seconds': [...]} dicts"]
     sizes = [s["n"] for s in gemm]
-    if not all(_is_int(n) and 16 <= n <= 16384 for n in sizes) or len(set(sizes)) < 3:
+    if not all(is_int(n) and 16 <= n <= 16384 for n in sizes) or len(set(sizes)) < 3:
         return ["gemm should hold at least 3 different sizes n (ints from 16 to 16384)"]
     for s in gemm:
         msg = timings(f"gemm n={s['n']}", s["seconds"])
@@ -281,7 +281,7 @@ def measurement_problems(record) -> list:
         msg = timings(f"stream {s['kernel']}", s["seconds"])
         if msg:
             return out + [msg]
-        if not _is_real(s["bytes"]) or s["bytes"] < MIN_STREAM_BYTES:
+        if not is_real(s["bytes"]) or s["bytes"] < MIN_STREAM_BYTES:
             out.append(f"stream {s['kernel']}: {s['bytes']} bytes may fit a cache; stream at least "
                        f"{MIN_STREAM_BYTES // 2**20} MiB")
     if out:
@@ -290,14 +290,14 @@ def measurement_problems(record) -> list:
     bw = summarize_stream(stream_rows)["bandwidth"]
     for key, want in (("peak_ops", peak), ("bandwidth", bw), ("ridge", peak / bw)):
         got = record[key]
-        if not _is_real(got) or not math.isclose(got, want, rel_tol=1e-6):
+        if not is_real(got) or not math.isclose(got, want, rel_tol=1e-6):
             out.append(f"{key} does not follow from your timings (got {got!r})")
     bad = plausibility_problem(dtype, threads, peak, bw)
     if bad:
         out.append(bad)
     layer = record["layer"]
     if not isinstance(layer, dict) or not {"M", "K", "N", "seconds"} <= set(layer) or not all(
-            _is_int(layer[k]) and layer[k] >= 1 for k in "MKN"):
+            is_int(layer[k]) and layer[k] >= 1 for k in "MKN"):
         return out + ["layer should be {'M': int, 'K': int, 'N': int, 'seconds': [...]}"]
     msg = timings("layer", layer["seconds"])
     if msg:
@@ -309,7 +309,7 @@ def measurement_problems(record) -> list:
     predicted = min(peak, ops / ((M * K + K * N + M * N) * item) * bw)
     for key, want in (("layer_measured_ops", measured), ("layer_predicted_ops", predicted)):
         got = record[key]
-        if not _is_real(got) or not math.isclose(got, want, rel_tol=1e-6):
+        if not is_real(got) or not math.isclose(got, want, rel_tol=1e-6):
             out.append(f"{key} does not follow from your layer timing and your roofline (got {got!r})")
     bad = plausibility_problem(dtype, threads, ops / min(layer["seconds"]))
     if bad:
@@ -318,14 +318,6 @@ def measurement_problems(record) -> list:
         out.append("the layer ran more than 3x faster than your peak: the size sweep missed this "
                    "machine's peak (measure again, with larger sizes)")
     return out
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _is_real(x) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 # --------------------------------------------------------------------------- #
@@ -604,8 +596,8 @@ def measure_workloads(report: MachineReport, dtype: str = "float32", *, repeats:
 
     Each row: name, M, K, N, ops, bytes (every operand once), intensity,
     measured ops/s, attainable ops/s from ``report.roofline(dtype)`` and
-    their ratio; timed with the roofline's thread count (default: the best one) (above 1 means the data came from a cache faster than the
-    measured DRAM bandwidth).
+    their ratio (above 1 means the data came from a cache faster than the
+    measured DRAM bandwidth); timed with the roofline's thread count (default: the best one).
     """
     dtype = _check_dtype(dtype)
     threads = report.best_threads(dtype) if threads is None else threads
@@ -647,45 +639,5 @@ def measure_workloads(report: MachineReport, dtype: str = "float32", *, repeats:
     return rows
 
 
-# --------------------------------------------------------------------------- #
-# Optional: a GPU through torch
-# --------------------------------------------------------------------------- #
-def gpu_sweep(sizes=(1024, 2048, 4096), dtypes=("float32", "float16", "bfloat16"), *,
-              repeats: int = 5):
-    """GEMM sweep on a CUDA or MPS GPU with torch; a reason string where there is none.
-
-    Returns ``{"device": str, "samples": [...], "peak_ops": {dtype: ops/s},
-    "tensor_core_speedup": peak(float16) / peak(float32)}``.
-
-    >>> isinstance(gpu_sweep(sizes=(64,), repeats=1), (dict, str))
-    True
-    """
-    try:
-        import torch
-    except ImportError:
-        return "skipped: torch is not installed (pip install 'mini_accel[torch]')"
-    if torch.cuda.is_available():
-        dev, sync = torch.device("cuda"), torch.cuda.synchronize
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        dev, sync = torch.device("mps"), torch.mps.synchronize
-    else:
-        return "skipped: torch finds no CUDA or MPS GPU on this machine"
-    samples, peaks = [], {}
-    for name in dtypes:
-        tdtype = getattr(torch, name)
-        for n in sizes:
-            try:
-                a = torch.randn(n, n, device=dev, dtype=tdtype)
-                b = torch.randn(n, n, device=dev, dtype=tdtype)
-            except (RuntimeError, TypeError) as exc:      # e.g. bf16 on an old MPS
-                samples.append({"dtype": name, "n": n, "error": str(exc)})
-                break
-
-            def run(a=a, b=b):
-                a @ b
-                sync()
-            secs = time_call(run, repeats=repeats)
-            samples.append({"dtype": name, "n": n, "seconds": secs})
-            peaks[name] = max(peaks.get(name, 0.0), 2.0 * n**3 / float(np.median(secs)))
-    speedup = peaks["float16"] / peaks["float32"] if {"float16", "float32"} <= set(peaks) else math.nan
-    return {"device": str(dev), "samples": samples, "peak_ops": peaks, "tensor_core_speedup": speedup}
+# The optional GPU sweep lives in its own module; its names stay importable from here.
+from .measure_gpu import TORCH_DTYPES, gpu_sweep, torch_accelerator, torch_gemm_sweep  # noqa: E402

@@ -75,20 +75,21 @@ maps to set 1 and hits after its first miss::
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal
 
 import numpy as np
 
-from ._checks import positive_int as _int
+from ._checks import UnknownName, check_instance, check_int, check_option, check_size
 from ._core import load as _load_kernels
-from .traces import Trace
+from .memory_stats import DRAMStats, HierarchyStats, LevelStats  # noqa: F401 - public here too
+from .traces import MAX_ADDRESS, Trace
 
 _kernel = _load_kernels("cache")   # compiled, else the pure-Python twin
 
 POLICIES = ("lru", "fifo", "random")
 WRITE_POLICIES = ("write-back", "write-through")
+Policy = Literal["lru", "fifo", "random"]
+WritePolicy = Literal["write-back", "write-through"]
 #: Most cache levels in front of DRAM.
 MAX_LEVELS = 3
 #: Largest number of lines one cache may have (its state takes 17 bytes a line).
@@ -100,20 +101,10 @@ MAX_WAYS = 4096
 MAX_LINE_BYTES = 1 << 16
 #: Largest size of one access in bytes (a request is split into lines).
 MAX_ACCESS_BYTES = 1 << 16
-#: Addresses (plus the access size) must stay below this bound.
-MAX_ADDRESS = 1 << 56
+# MAX_ADDRESS (2**56, imported from mini_accel.traces, whose generators keep to
+# it too): addresses plus the access size must stay below it.
 
-_LEVEL_FIELDS = _kernel.COUNTER_NAMES
 _OFFSET = 6      # column of the kernel's cfg array: index of the level's first line
-
-
-# --------------------------------------------------------------------------- #
-# Validation helpers
-# --------------------------------------------------------------------------- #
-def _choice(name: str, value, options: tuple) -> str:
-    if not isinstance(value, str) or value.lower() not in options:
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
-    return value.lower()
 
 
 def _is_power_of_two(x: int) -> bool:
@@ -150,13 +141,12 @@ class Cache:
     (64, 512)
     """
 
-    def __init__(self, name: str, size_bytes: int, ways: int | str = 1, line_bytes: int = 64,
-                 policy: str = "lru", write_policy: str = "write-back", seed: int = 0):
-        if not isinstance(name, str) or not name.strip():
-            raise TypeError(f"name must be a non-empty string such as 'L1', got {name!r}")
-        self.name = name
-        self.size_bytes = _int("size_bytes", size_bytes)
-        self.line_bytes = _int("line_bytes", line_bytes, high=MAX_LINE_BYTES)
+    def __init__(self, name: str, size_bytes: int, ways: int | Literal["full"] = 1,
+                 line_bytes: int = 64, policy: Policy = "lru",
+                 write_policy: WritePolicy = "write-back", seed: int = 0):
+        self.name = _level_name("name", name)
+        self.size_bytes = check_int("size_bytes", size_bytes, low=1)
+        self.line_bytes = check_int("line_bytes", line_bytes, low=1, high=MAX_LINE_BYTES)
         if not _is_power_of_two(self.line_bytes):
             raise ValueError(f"line_bytes must be a power of two (1, 2, 4, ..., 64, ...), "
                              f"got {self.line_bytes}")
@@ -168,10 +158,10 @@ class Cache:
             raise ValueError(f"cache {name!r} has {lines:,} lines; the simulator allows at most "
                              f"{MAX_LINES:,} lines per level (use bigger lines or a smaller size)")
         if isinstance(ways, str):
-            if ways.lower() != "full":
+            if ways.strip().lower() != "full":
                 raise ValueError(f"ways must be a positive int or 'full', got {ways!r}")
             ways = lines
-        self.ways = _int("ways", ways)
+        self.ways = check_int("ways", ways, low=1)
         if self.ways > MAX_WAYS:
             raise ValueError(f"ways must be <= {MAX_WAYS} (every lookup scans all ways of a set), "
                              f"got {self.ways}")
@@ -180,9 +170,9 @@ class Cache:
                 f"size_bytes ({self.size_bytes}) must be a multiple of line_bytes x ways "
                 f"({self.line_bytes} x {self.ways} = {self.line_bytes * self.ways}) so that "
                 "every set has the same number of ways")
-        self.policy = _choice("policy", policy, POLICIES)
-        self.write_policy = _choice("write_policy", write_policy, WRITE_POLICIES)
-        self.seed = _int("seed", seed, low=0, high=2**63 - 1)
+        self.policy = check_option("policy", policy, POLICIES)
+        self.write_policy = check_option("write_policy", write_policy, WRITE_POLICIES)
+        self.seed = check_int("seed", seed, low=0, high=2**63 - 1)
 
     @property
     def lines(self) -> int:
@@ -210,218 +200,20 @@ class DRAM:
     """
 
     def __init__(self, name: str = "DRAM"):
-        if not isinstance(name, str) or not name.strip():
-            raise TypeError(f"name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = _level_name("name", name)
 
     def __repr__(self) -> str:
         return f"DRAM({self.name!r})"
 
 
 # --------------------------------------------------------------------------- #
-# Results
-# --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class LevelStats:
-    """Counts of one cache level.
-
-    ``accesses = hits + misses``; a read or write arriving from the level above
-    (a fill or a write-back) is an access too. ``evictions`` counts valid lines
-    replaced (clean or dirty); ``write_backs`` the dirty lines written to the
-    level below (at eviction or by a flush); ``writes_through`` the writes
-    forwarded by a write-through cache. Rates are ``nan`` when there was no
-    access.
-    """
-
-    name: str
-    size_bytes: int
-    line_bytes: int
-    write_policy: str
-    read_hits: int
-    read_misses: int
-    write_hits: int
-    write_misses: int
-    evictions: int
-    write_backs: int
-    writes_through: int
-    bytes_through: int
-
-    @property
-    def hits(self) -> int:
-        return self.read_hits + self.write_hits
-
-    @property
-    def misses(self) -> int:
-        return self.read_misses + self.write_misses
-
-    @property
-    def accesses(self) -> int:
-        return self.hits + self.misses
-
-    @property
-    def reads(self) -> int:
-        return self.read_hits + self.read_misses
-
-    @property
-    def writes(self) -> int:
-        return self.write_hits + self.write_misses
-
-    @property
-    def hit_rate(self) -> float:
-        return self.hits / self.accesses if self.accesses else math.nan
-
-    @property
-    def miss_rate(self) -> float:
-        """Local miss rate: misses / accesses at this level."""
-        return self.misses / self.accesses if self.accesses else math.nan
-
-    @property
-    def fills(self) -> int:
-        """Lines fetched from the level below (misses that allocate)."""
-        allocating_writes = self.write_misses if self.write_policy == "write-back" else 0
-        return self.read_misses + allocating_writes
-
-    @property
-    def bytes_from_below(self) -> int:
-        return self.fills * self.line_bytes
-
-    @property
-    def bytes_to_below(self) -> int:
-        return self.write_backs * self.line_bytes + self.bytes_through
-
-    def to_dict(self) -> dict:
-        return {
-            "level": self.name, "size_bytes": self.size_bytes, "accesses": self.accesses,
-            "hits": self.hits,
-            "misses": self.misses, "hit_rate": self.hit_rate,
-            "read_hits": self.read_hits, "read_misses": self.read_misses,
-            "write_hits": self.write_hits, "write_misses": self.write_misses,
-            "evictions": self.evictions, "write_backs": self.write_backs,
-            "writes_through": self.writes_through,
-            "bytes_from_below": self.bytes_from_below, "bytes_to_below": self.bytes_to_below,
-        }
-
-
-@dataclass(frozen=True)
-class DRAMStats:
-    """Requests and bytes that reached DRAM."""
-
-    name: str
-    reads: int
-    writes: int
-    bytes_read: int
-    bytes_written: int
-
-    @property
-    def accesses(self) -> int:
-        return self.reads + self.writes
-
-    @property
-    def bytes(self) -> int:
-        """All bytes moved to and from DRAM."""
-        return self.bytes_read + self.bytes_written
-
-    def to_dict(self) -> dict:
-        return {"level": self.name, "accesses": self.accesses, "reads": self.reads,
-                "writes": self.writes, "bytes_read": self.bytes_read,
-                "bytes_written": self.bytes_written}
-
-
-class HierarchyStats:
-    """Counts of one run (or of several, added with ``+``).
-
-    Index it by level name (``stats["L1"]``, ``stats["DRAM"]``) or use
-    :attr:`levels` and :attr:`dram`. :meth:`table` gives a text table,
-    :meth:`to_frame` a pandas DataFrame when pandas is installed.
-    """
-
-    def __init__(self, caches: Sequence[Cache], dram: DRAM, counts: np.ndarray):
-        self._caches = tuple(caches)
-        self._dram = dram
-        self._counts = np.array(counts, dtype=np.int64, copy=True)
-        n = len(self._caches)
-        self.levels = tuple(
-            LevelStats(c.name, c.size_bytes, c.line_bytes, c.write_policy,
-                       **{f: int(v) for f, v in zip(_LEVEL_FIELDS, self._counts[i])})
-            for i, c in enumerate(self._caches))
-        self.dram = DRAMStats(dram.name, *(int(v) for v in self._counts[n, :4]))
-        cpu = self._counts[n + 1]
-        #: Trace entries fed in.
-        self.requests = int(cpu[0])
-        #: Trace entries that spanned more than one L1 line.
-        self.split_requests = int(cpu[1])
-        #: L1 accesses the requests became (one per L1 line touched).
-        self.line_accesses = int(cpu[2])
-
-    def __getitem__(self, name: str):
-        for lv in self.levels:
-            if lv.name == name:
-                return lv
-        if name == self.dram.name:
-            return self.dram
-        names = [lv.name for lv in self.levels] + [self.dram.name]
-        raise KeyError(f"no level named {name!r}; levels are {names}")
-
-    def __add__(self, other: "HierarchyStats") -> "HierarchyStats":
-        if not isinstance(other, HierarchyStats) or self._counts.shape != other._counts.shape:
-            return NotImplemented
-        return HierarchyStats(self._caches, self._dram, self._counts + other._counts)
-
-    def to_rows(self) -> list[dict]:
-        """One dict per level (caches, then DRAM)."""
-        return [lv.to_dict() for lv in self.levels] + [self.dram.to_dict()]
-
-    def to_dict(self) -> dict:
-        """Nested plain dict: ``{"requests": .., "levels": {name: {...}}, "dram": {...}}``."""
-        return {"requests": self.requests, "split_requests": self.split_requests,
-                "line_accesses": self.line_accesses,
-                "levels": {lv.name: lv.to_dict() for lv in self.levels},
-                "dram": self.dram.to_dict()}
-
-    def to_frame(self):
-        """A pandas DataFrame (one row per level) if pandas is installed, else :meth:`to_rows`."""
-        try:
-            import pandas as pd
-        except ImportError:
-            return self.to_rows()
-        return pd.DataFrame(self.to_rows()).set_index("level")
-
-    def table(self) -> str:
-        """A plain-text table of the counts."""
-        head = ("level", "accesses", "hits", "misses", "hit rate", "evictions",
-                "write-backs", "bytes in", "bytes out")
-        rows = []
-        for lv in self.levels:
-            rate = "-" if math.isnan(lv.hit_rate) else f"{lv.hit_rate:.3f}"
-            rows.append((lv.name, lv.accesses, lv.hits, lv.misses, rate, lv.evictions,
-                         lv.write_backs, lv.bytes_from_below, lv.bytes_to_below))
-        d = self.dram
-        rows.append((d.name, d.accesses, "-", "-", "-", "-", "-", d.bytes_read, d.bytes_written))
-        cells = [head] + [tuple(str(x) for x in r) for r in rows]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
-        lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                           enumerate(zip(r, widths))) for r in cells]
-        lines.insert(1, "-" * len(lines[0]))
-        lines.append(f"({self.requests} requests, {self.split_requests} split across lines; "
-                     "bytes in/out: fetched from / sent to the level below, for DRAM: "
-                     "read / written)")
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.table()
-
-    def __repr__(self) -> str:
-        parts = [f"{lv.name}: {lv.hits}/{lv.accesses} hits" for lv in self.levels]
-        return (f"HierarchyStats({self.requests} requests; " + ", ".join(parts)
-                + f"; {self.dram.name}: {self.dram.bytes_read} B read, "
-                f"{self.dram.bytes_written} B written)")
-
-
-# --------------------------------------------------------------------------- #
 # Trace validation
 # --------------------------------------------------------------------------- #
 def _as_int_array(name: str, x) -> np.ndarray:
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be an array of integers, got {type(x).__name__}")
     arr = np.asarray(x)
+    check_size(name, arr.size)       # before any scan or copy of a (broadcast) view
     if arr.size == 0:
         raise ValueError(f"{name} is empty: give at least one access")
     if arr.dtype == object:
@@ -449,7 +241,7 @@ def _check_trace(addresses, is_write, sizes):
         raise ValueError(f"addresses must be >= 0 (byte addresses), got {lo} "
                          f"at index {int(np.argmin(addr))}")
     if hi >= MAX_ADDRESS:
-        raise ValueError(f"addresses must be < 2**56, got {hi}")
+        raise ValueError(f"addresses must be < 2**56, got {hi} at index {int(np.argmax(addr))}")
     addr = np.ascontiguousarray(addr, dtype=np.int64)
 
     if sizes is None:
@@ -466,10 +258,18 @@ def _check_trace(addresses, is_write, sizes):
     if smax > MAX_ACCESS_BYTES:
         raise ValueError(f"sizes must be <= {MAX_ACCESS_BYTES} bytes per access, got {smax}")
     size_arr = np.ascontiguousarray(size_arr, dtype=np.int32)
+    end = addr + size_arr           # < 2**56 + 2**16: no int64 overflow
+    if int(end.max()) > MAX_ADDRESS:
+        i = int(np.argmax(end))
+        raise ValueError(f"addresses plus sizes must stay <= 2**56: the access at index {i} "
+                         f"ends at byte {int(end[i]) - 1}")
 
     if is_write is None:
         is_write = False
+    if isinstance(is_write, (str, bytes)):
+        raise TypeError(f"is_write must be bool (True = write), got {type(is_write).__name__}")
     w = np.asarray(is_write)
+    check_size("is_write", w.size)
     if w.dtype != np.bool_:
         if w.dtype.kind not in "iu":
             raise TypeError(f"is_write must be bool (True = write), got dtype {w.dtype}")
@@ -511,17 +311,12 @@ class MemoryHierarchy:
     def __init__(self, levels, dram: DRAM | None = None):
         if isinstance(levels, Cache):
             levels = [levels]
-        if not isinstance(levels, (list, tuple)):
-            raise TypeError(f"levels must be a Cache or a list of Cache, "
-                            f"got {type(levels).__name__}")
+        check_instance("levels", levels, (list, tuple), what="a Cache or a list of Cache")
         if not 1 <= len(levels) <= MAX_LEVELS:
             raise ValueError(f"levels must hold 1 to {MAX_LEVELS} caches, got {len(levels)}")
         for i, c in enumerate(levels):
-            if not isinstance(c, Cache):
-                raise TypeError(f"levels[{i}] must be a Cache, got {type(c).__name__}")
-        dram = DRAM() if dram is None else dram
-        if not isinstance(dram, DRAM):
-            raise TypeError(f"dram must be a DRAM, got {type(dram).__name__}")
+            check_instance(f"levels[{i}]", c, Cache)
+        dram = check_instance("dram", DRAM() if dram is None else dram, DRAM)
         names = [c.name for c in levels] + [dram.name]
         if len(set(names)) != len(names):
             raise ValueError(f"level names must differ, got {names}")
@@ -551,7 +346,14 @@ class MemoryHierarchy:
         self.reset()
 
     def reset(self) -> None:
-        """Empty every cache (all lines invalid) and zero :attr:`stats`."""
+        """Empty every cache (all lines invalid) and zero :attr:`stats`.
+
+        >>> h = MemoryHierarchy([Cache("L1", size_bytes=64, ways=1, line_bytes=16)])
+        >>> h.run([0]).levels[0].misses, h.run([0]).levels[0].misses   # the line stays...
+        (1, 0)
+        >>> h.reset(); h.run([0]).levels[0].misses, h.stats.requests     # ...until a reset
+        (1, 1)
+        """
         self._tags.fill(-1)
         self._stamps.fill(0)
         self._dirty.fill(0)
@@ -578,6 +380,11 @@ class MemoryHierarchy:
             True for a write (default: every access is a read).
         sizes : int or array of int, optional
             Bytes per access, 1 to 65536 (default 1).
+
+        >>> h = MemoryHierarchy([Cache("L1", size_bytes=64, ways=1, line_bytes=16)])
+        >>> st = h.run([60], sizes=8)                  # bytes 60..67 span two lines
+        >>> st.requests, st.split_requests, st.line_accesses
+        (1, 1, 2)
         """
         addr, w, sizes_arr = _check_trace(addresses, is_write, sizes)
         counts = self._new_counts()
@@ -589,6 +396,11 @@ class MemoryHierarchy:
         """Write every dirty line back (L1 first, then L2, ...) and return that traffic.
 
         Lines stay cached and become clean; call :meth:`reset` to empty the caches.
+
+        >>> h = MemoryHierarchy([Cache("L1", size_bytes=64, ways=1, line_bytes=16)])
+        >>> _ = h.run([0], is_write=True)
+        >>> h.dirty("L1").ravel().tolist(), h.flush()["L1"].write_backs, h.dirty("L1").any()
+        ([True, False, False, False], 1, np.False_)
         """
         counts = self._new_counts()
         _kernel.flush(*self._state(), counts)
@@ -604,23 +416,36 @@ class MemoryHierarchy:
         for i, c in enumerate(self.levels):
             if c.name == name:
                 return i
-        raise KeyError(f"no cache named {name!r}; caches are {[c.name for c in self.levels]}")
+        raise UnknownName(f"name must be one of the caches {[c.name for c in self.levels]}, "
+                          f"got {name!r}")
 
     def resident(self, name: str) -> np.ndarray:
-        """Start addresses of the lines cached in ``name``, shape (sets, ways); -1 = invalid."""
+        """Start addresses of the lines cached in ``name``, shape (sets, ways); -1 = invalid.
+
+        >>> h = MemoryHierarchy([Cache("L1", size_bytes=64, ways=2, line_bytes=16)])
+        >>> _ = h.run([0, 20, 70])
+        >>> h.resident("L1").tolist()                  # 2 sets x 2 ways
+        [[0, 64], [16, -1]]
+        """
         i = self._level_index(name)
         c, off = self.levels[i], int(self._cfg[i, _OFFSET])
         tags = self._tags[off:off + c.lines].reshape(c.sets, c.ways)
         return np.where(tags >= 0, tags * c.line_bytes, -1)
 
     def dirty(self, name: str) -> np.ndarray:
-        """Dirty bits of level ``name``, shape (sets, ways)."""
+        """Dirty bits of level ``name``, shape (sets, ways) (see :meth:`flush` for an example)."""
         i = self._level_index(name)
         c, off = self.levels[i], int(self._cfg[i, _OFFSET])
         return self._dirty[off:off + c.lines].reshape(c.sets, c.ways).astype(bool)
 
     def __repr__(self) -> str:
         return f"MemoryHierarchy({list(self.levels)!r}, dram={self.dram!r})"
+
+
+def _level_name(name: str, value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"{name} must be a non-empty string such as 'L1', got {value!r}")
+    return value
 
 
 def _splitmix64(seed: int) -> int:
@@ -653,8 +478,7 @@ def classify_misses(cache: Cache, addresses, sizes=None) -> dict:
     >>> classify_misses(c, [0, 64, 0, 64])
     {'accesses': 4, 'misses': 4, 'compulsory': 2, 'capacity': 0, 'conflict': 2}
     """
-    if not isinstance(cache, Cache):
-        raise TypeError(f"cache must be a Cache, got {type(cache).__name__}")
+    check_instance("cache", cache, Cache)
     if cache.lines > MAX_WAYS:
         raise ValueError(f"classify_misses needs a fully associative copy of the cache; "
                          f"{cache.lines} lines is more than {MAX_WAYS}")

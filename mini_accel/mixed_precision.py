@@ -39,12 +39,14 @@ Example
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from .quantizers import _check_bool, _real_array
+from ._checks import check_bool, check_int, check_number, check_option, check_size
+from .formats import canonical_format, format_info
+from .quantizers import _samples
 
 __all__ = [
     "FP16_MIN_SUBNORMAL",
@@ -60,10 +62,13 @@ __all__ = [
     "train_regression",
 ]
 
-FP16_MIN_SUBNORMAL = 2.0 ** -24
-FP16_MIN_NORMAL = 2.0 ** -14
-FP16_MAX = 65504.0
-_ACCUMULATE = ("fp32", "fp16")
+_FP16 = format_info("fp16")
+FP16_MIN_SUBNORMAL = _FP16.smallest_subnormal      # 2**-24
+FP16_MIN_NORMAL = _FP16.smallest_normal            # 2**-14
+FP16_MAX = _FP16.max                               # 65504
+#: Accumulator formats of :func:`matmul_fp16` (registry names; aliases such as "float32" work).
+Accumulate = Literal["fp32", "fp16"]
+_ACCUMULATE = Accumulate.__args__
 
 
 def _fp16(x) -> np.ndarray:
@@ -79,7 +84,7 @@ def _fp32(x) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 # 1. FP16 multiply with FP32 or FP16 accumulation
 # --------------------------------------------------------------------------- #
-def matmul_fp16(A, B, accumulate: str = "fp32") -> np.ndarray:
+def matmul_fp16(A, B, accumulate: Accumulate = "fp32") -> np.ndarray:
     """``A @ B`` with FP16 inputs, exact products and an FP32 or FP16 running sum.
 
     Inputs are first rounded to FP16. For every output the K products are
@@ -97,13 +102,13 @@ def matmul_fp16(A, B, accumulate: str = "fp32") -> np.ndarray:
     >>> matmul_fp16([[1.0, 2.0**-12]], [[1.0], [1.0]], "fp32").tolist()
     [[1.000244140625]]
     """
-    if accumulate not in _ACCUMULATE:
-        raise ValueError(f"accumulate must be 'fp32' or 'fp16', got {accumulate!r}")
-    a = _real_array("A", A)
-    b = _real_array("B", B)
+    accumulate = canonical_format(accumulate, name="accumulate", allowed=_ACCUMULATE)
+    a = _samples("A", A)
+    b = _samples("B", B)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"A (M, K) and B (K, N) must be matrices with matching K, got "
                          f"{a.shape} and {b.shape}")
+    check_size("the multiply-adds of A @ B (M*K*N)", a.shape[0] * a.shape[1] * b.shape[1])
     a16, b16 = _fp16(a), _fp16(b)
     if not (np.isfinite(a16).all() and np.isfinite(b16).all()):
         raise ValueError(f"A or B has values beyond the FP16 range (+-{FP16_MAX:g})")
@@ -131,12 +136,15 @@ def accumulation_error(k_values=(16, 64, 256, 1024, 4096, 16384), trials: int = 
     >>> [r["K"] for r in rows], rows[1]["fp16_rel_error"] > 100 * rows[1]["fp32_rel_error"]
     ([16, 4096], True)
     """
+    trials = check_int("trials", trials, low=1, high=1000)
+    low = check_number("low", low)
+    high = check_number("high", high, low=low)
+    ks = [check_int("k_values", k, low=1, high=1_000_000) for k in
+          (k_values if isinstance(k_values, (list, tuple, range, np.ndarray)) else [k_values])]
+    if not ks:
+        raise ValueError("k_values must name at least one K, got an empty sequence")
+    check_size("the multiply-adds of all trials (trials**2 * sum(k_values))", trials * trials * sum(ks))
     rng = np.random.default_rng(seed)
-    if not isinstance(trials, (int, np.integer)) or isinstance(trials, bool) or trials < 1:
-        raise ValueError(f"trials must be a positive int, got {trials!r}")
-    ks = [int(k) for k in np.atleast_1d(k_values)]
-    if not ks or any(k < 1 or k > 1_000_000 for k in ks):
-        raise ValueError(f"k_values must be between 1 and 1,000,000, got {k_values!r}")
     rows = []
     for K in ks:
         a = _fp16(rng.uniform(low, high, size=(trials, K)))
@@ -167,11 +175,9 @@ def fp16_underflow(values, loss_scale: float = 1.0) -> dict:
     >>> fp16_underflow([2.0**-26], loss_scale=8)["subnormal"]          # 2**-23 is kept
     1.0
     """
-    v = _real_array("values", values).astype(np.float64).ravel()
-    if not (isinstance(loss_scale, (int, float, np.integer, np.floating))
-            and math.isfinite(loss_scale) and loss_scale > 0):
-        raise ValueError(f"loss_scale must be a positive number, got {loss_scale!r}")
-    v = v[v != 0] * float(loss_scale)
+    v = _samples("values", values).astype(np.float64).ravel()
+    loss_scale = check_number("loss_scale", loss_scale, low=0, closed="neither")
+    v = v[v != 0] * loss_scale
     if v.size == 0:
         raise ValueError("values has no non-zero entries")
     h = np.abs(_fp16(v))
@@ -207,17 +213,16 @@ class DynamicLossScaler:
     skipped: int = field(init=False, default=0)
 
     def __post_init__(self):
-        if not (math.isfinite(self.init_scale) and self.init_scale > 0):
-            raise ValueError(f"init_scale must be positive, got {self.init_scale!r}")
-        if not self.growth_factor > 1 or not 0 < self.backoff_factor < 1:
-            raise ValueError("need growth_factor > 1 and 0 < backoff_factor < 1")
-        if not isinstance(self.growth_interval, int) or self.growth_interval < 1:
-            raise ValueError(f"growth_interval must be a positive int, got {self.growth_interval!r}")
-        self.scale = float(self.init_scale)
+        self.init_scale = check_number("init_scale", self.init_scale, low=0, closed="neither")
+        self.growth_factor = check_number("growth_factor", self.growth_factor, low=1, closed="neither")
+        self.backoff_factor = check_number("backoff_factor", self.backoff_factor, low=0, high=1,
+                                           closed="neither")
+        self.growth_interval = check_int("growth_interval", self.growth_interval, low=1)
+        self.scale = self.init_scale
 
     def update(self, found_inf: bool) -> bool:
         """Record one step; returns whether the optimizer should apply it."""
-        if _check_bool("found_inf", found_inf):
+        if check_bool("found_inf", found_inf):
             self.scale *= self.backoff_factor
             self.good_steps = 0
             self.skipped += 1
@@ -238,8 +243,8 @@ def update_is_lost(weight, update) -> np.ndarray:
     >>> update_is_lost(1.0, [2.0**-11, 2.0**-11 + 2.0**-20, 2.0**-10]).tolist()   # tie -> even (1.0)
     [True, False, False]
     """
-    w = _fp16(_real_array("weight", weight))
-    u = _real_array("update", update).astype(np.float64)
+    w = _fp16(_samples("weight", weight))
+    u = _samples("update", update).astype(np.float64)
     return _fp16(w + u) == w
 
 
@@ -250,8 +255,8 @@ def master_weights_demo(weight: float = 1.0, update: float = 1e-4, steps: int = 
     >>> r["fp16"], round(r["fp32_master"], 4), r["exact"]
     (1.0, 1.1, 1.1)
     """
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or not 1 <= steps <= 10 ** 7:
-        raise ValueError(f"steps must be an int between 1 and 10**7, got {steps!r}")
+    steps = check_int("steps", steps, low=1, high=10 ** 7)
+    weight, update = check_number("weight", weight), check_number("update", update)
     w16 = float(_fp16(weight))
     master = np.float32(weight)
     u32 = np.float32(update)
@@ -265,12 +270,18 @@ def master_weights_demo(weight: float = 1.0, update: float = 1e-4, steps: int = 
 # --------------------------------------------------------------------------- #
 # The whole recipe on a small regression
 # --------------------------------------------------------------------------- #
-MODES = ("fp32", "fp16", "fp16_master", "mixed")
+Mode = Literal["fp32", "fp16", "fp16_master", "mixed"]
+MODES = Mode.__args__
 
 
 @dataclass(frozen=True)
 class RegressionRun:
-    """Result of :func:`train_regression`: loss per step and what underflowed."""
+    """Result of :func:`train_regression`: loss per step and what underflowed.
+
+    >>> run = train_regression("fp16", steps=5)
+    >>> run.mode, run.loss.shape, run.skipped_steps, run.final_scale
+    ('fp16', (5,), 0, 1.0)
+    """
 
     mode: str
     loss: np.ndarray                 # float64 loss of the current weights, before each step
@@ -280,7 +291,7 @@ class RegressionRun:
     final_scale: float
 
 
-def train_regression(mode: str = "mixed", steps: int = 200, lr: float = 0.5,
+def train_regression(mode: Mode = "mixed", steps: int = 200, lr: float = 0.5,
                      loss_scale="dynamic", n: int = 256, d: int = 8,
                      target_scale: float = 1e-3, seed: int = 0) -> RegressionRun:
     """Least squares ``min_w mean((X w - y)**2) / 2`` by gradient descent in four precisions.
@@ -319,19 +330,19 @@ def train_regression(mode: str = "mixed", steps: int = 200, lr: float = 0.5,
     (The mixed run ends near, not at, the FP32 loss: its FP16 activations
     still round to 11 significant bits.)
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    for name, v, lo, hi in (("steps", steps, 1, 100_000), ("n", n, 1, 10 ** 6), ("d", d, 1, 10 ** 4)):
-        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ValueError(f"{name} must be an int between {lo} and {hi}, got {v!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    mode = check_option("mode", mode, MODES)
+    steps = check_int("steps", steps, low=1, high=100_000)
+    n, d = check_int("n", n, low=1, high=10 ** 6), check_int("d", d, low=1, high=10 ** 4)
+    check_size("X (n * d)", n * d)
+    lr = check_number("lr", lr, low=0, closed="neither")
+    target_scale = check_number("target_scale", target_scale, low=0, closed="neither")
     scaler = None
     if mode == "mixed":
-        if loss_scale == "dynamic":
+        if isinstance(loss_scale, str):
+            check_option("loss_scale", loss_scale, ("dynamic",))
             scaler = DynamicLossScaler()
-        elif not (isinstance(loss_scale, (int, float)) and math.isfinite(loss_scale) and loss_scale > 0):
-            raise ValueError(f"loss_scale must be a positive number or 'dynamic', got {loss_scale!r}")
+        else:
+            loss_scale = check_number("loss_scale", loss_scale, low=0, closed="neither")
     rng = np.random.default_rng(seed)
     # The data set is stored in FP16, so every mode solves the same problem.
     X = _fp16(rng.standard_normal((n, d)))

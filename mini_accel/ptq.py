@@ -39,7 +39,8 @@ Example
 -------
 >>> from mini_accel.ptq import ptq_report
 >>> report = ptq_report(seed=0, bits=(8,), methods=("minmax", "entropy"))
->>> print(report.table())                                  # doctest: +SKIP
+>>> "INT8" in report.table() and "entropy" in report.table()
+True
 >>> [(r["config"], r["method"]) for r in report.rows]
 [('FP32', '-'), ('INT8', 'minmax'), ('INT8', 'entropy')]
 >>> all(abs(r["accuracy"] - report.fp32_accuracy) < 0.02 for r in report.rows)
@@ -49,25 +50,28 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from .calibration import METHODS, calibrate, mse_range, percentile_range
-from .quantizers import QParams, _check_bits, quantize
+from ._checks import check_array, check_instance, check_int, check_option
+from .calibration import METHODS, Method, calibrate, mse_range, percentile_range
+from .quantizers import QParams, _bits, quantize
 from .requant import IntegerLinear
 from .systolic import SystolicArray
+from .tables import Table, TableResult
 
 __all__ = ["QuantizedMLP", "quantize_mlp", "PTQReport", "ptq_report"]
 
-_WEIGHT_METHODS = ("minmax", "percentile", "mse")
+WeightMethod = Literal["minmax", "percentile", "mse"]
+_WEIGHT_METHODS = WeightMethod.__args__
 
 
 def _dense_relu_blocks(model):
     """[(Dense, followed_by_relu)] of a Dense/ReLU/(Softmax) Sequential."""
     from .nn import Dense, ReLU, Sequential, Softmax
 
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a mini_accel.nn.Sequential, got {type(model).__name__}")
+    check_instance("model", model, Sequential, what="a mini_accel.nn.Sequential")
     layers = list(model.layers)
     if layers and isinstance(layers[-1], Softmax):
         layers = layers[:-1]
@@ -116,7 +120,22 @@ def _weight_amax(W: np.ndarray, method: str, bits: int) -> np.ndarray:
 
 @dataclass(frozen=True, repr=False)
 class QuantizedMLP:
-    """An MLP in integer arithmetic: an input quantizer and a chain of :class:`IntegerLinear`."""
+    """An MLP in integer arithmetic: an input quantizer and a chain of :class:`IntegerLinear`.
+
+    Build it with :func:`quantize_mlp`.
+
+    >>> from mini_accel.nn import Dense, ReLU, Sequential
+    >>> model = Sequential([Dense(4, 3, rng=0), ReLU(), Dense(3, 2, rng=1)])
+    >>> X = np.random.default_rng(0).uniform(size=(64, 4))
+    >>> qmodel = quantize_mlp(model, X, bits=8, method="minmax")
+    >>> qmodel
+    QuantizedMLP(W8A8, minmax, 2 integer layers)
+    >>> logits, counts = qmodel.logits(X)
+    >>> counts["macs"], bool(np.abs(logits - qmodel.fake_quant_logits(X)).max() < 1e-9)
+    (1152, True)
+    >>> float(np.mean(qmodel.predict(X) == model.forward(X).argmax(axis=1))) > 0.9
+    True
+    """
 
     input_qparams: QParams
     layers: tuple
@@ -167,8 +186,8 @@ class QuantizedMLP:
                 f"{len(self.layers)} integer layers)")
 
 
-def quantize_mlp(model, X_calib, bits: int = 8, method: str = "entropy",
-                 weight_bits: int | None = None, weight_method: str = "minmax") -> QuantizedMLP:
+def quantize_mlp(model, X_calib, bits: int = 8, method: Method = "entropy",
+                 weight_bits: int | None = None, weight_method: WeightMethod = "minmax") -> QuantizedMLP:
     """Quantize a trained Dense/ReLU :class:`~mini_accel.nn.Sequential` for integer inference.
 
     Parameters
@@ -186,22 +205,23 @@ def quantize_mlp(model, X_calib, bits: int = 8, method: str = "entropy",
         Default: ``bits``.
     weight_method : {"minmax", "percentile", "mse"}
         Per-channel weight range.
+
+    Examples
+    --------
+    >>> from mini_accel.nn import Dense, Sequential
+    >>> q = quantize_mlp(Sequential([Dense(2, 2, rng=0)]), np.eye(2), bits=4, method="minmax")
+    >>> q.bits, q.layers[0].weight_q.dtype.name, int(q.quantize_input([[1.0, 0.0]]).max())
+    (4, 'int8', 7)
     """
-    bits = _check_bits(bits)
-    weight_bits = bits if weight_bits is None else _check_bits(weight_bits)
+    bits = _bits(bits)
+    weight_bits = bits if weight_bits is None else _bits(weight_bits, "weight_bits")
     if bits > 8 or weight_bits > 8:
         raise ValueError("quantize_mlp runs 8-bit (or narrower) operands on the MAC array; "
                          f"got bits={bits}, weight_bits={weight_bits}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if weight_method not in _WEIGHT_METHODS:
-        raise ValueError(f"weight_method must be one of {_WEIGHT_METHODS}, got {weight_method!r}")
+    method = check_option("method", method, METHODS)
+    weight_method = check_option("weight_method", weight_method, _WEIGHT_METHODS)
     blocks = _dense_relu_blocks(model)
-    x = np.asarray(X_calib, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != blocks[0][0].W.shape[0]:
-        raise ValueError(f"X_calib must have shape (n >= 1, {blocks[0][0].W.shape[0]}), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("X_calib contains NaN or inf")
+    x = check_array("X_calib", X_calib, shape=(None, blocks[0][0].W.shape[0]), allow_empty=False)
 
     in_qp, cal = _activation_calibration(x, method, bits)
     cals = [cal]
@@ -229,8 +249,18 @@ def quantize_mlp(model, X_calib, bits: int = 8, method: str = "entropy",
 
 
 @dataclass
-class PTQReport:
-    """Accuracy of a model in FP32 and after PTQ; ``rows`` are dicts, :meth:`table` is text."""
+class PTQReport(TableResult):
+    """Accuracy of a model in FP32 and after PTQ; ``rows`` are dicts, :meth:`table` is text.
+
+    >>> r = PTQReport(0.9, [{"config": "FP32", "method": "-", "accuracy": 0.9},
+    ...                     {"config": "INT8", "method": "mse", "accuracy": 0.88}], 0, 10, 5, 2, 0.1)
+    >>> print(r.table())
+    PTQ on the digits (test set: 5 images; calibration: 2 training images; seed 0; 0.1 s)
+    config  calibrator  accuracy (%)  vs FP32 (points)
+    ------  ----------  ------------  ----------------
+    FP32    -                     90
+    INT8    mse                   88                -2
+    """
 
     fp32_accuracy: float
     rows: list
@@ -241,16 +271,16 @@ class PTQReport:
     seconds: float
     model: object = field(repr=False, default=None)
 
-    def table(self) -> str:
-        """A plain-text table: config, calibrator, accuracy, change vs FP32."""
-        lines = [f"{'config':<8}{'calibrator':<12}{'accuracy':>10}{'vs FP32':>10}",
-                 "-" * 40]
-        for r in self.rows:
-            delta = "" if r["config"] == "FP32" else f"{100 * (r['accuracy'] - self.fp32_accuracy):+.2f}"
-            lines.append(f"{r['config']:<8}{r['method']:<12}{100 * r['accuracy']:>9.2f}%{delta:>10}")
-        lines.append(f"(digits test set: {self.n_test} images; calibration: {self.n_calib} "
-                     f"training images; seed {self.seed}; {self.seconds:.1f} s)")
-        return "\n".join(lines)
+    def to_table(self) -> Table:
+        """The rows as a :class:`~mini_accel.tables.Table` (accuracy in %, change in points)."""
+        rows = [(r["config"], r["method"], round(100 * r["accuracy"], 2),
+                 None if r["config"] == "FP32" else round(100 * (r["accuracy"] - self.fp32_accuracy), 2))
+                for r in self.rows]
+        title = (f"PTQ on the digits (test set: {self.n_test} images; calibration: {self.n_calib} "
+                 f"training images; seed {self.seed}; {self.seconds:.1f} s)")
+        return Table(["config", "calibrator", "accuracy", "vs FP32"], rows,
+                     units={"accuracy": "%", "vs FP32": "points"}, title=title)
+
 
 
 def ptq_report(seed: int = 0, bits=(8, 4), methods=METHODS, hidden=(64,), epochs: int = 20,
@@ -263,19 +293,21 @@ def ptq_report(seed: int = 0, bits=(8, 4), methods=METHODS, hidden=(64,), epochs
     :func:`mini_accel.nn.train_mlp` with the given arguments and ``seed``;
     the calibration set is ``n_calib`` training images chosen with ``seed``.
     Weights and activations use the same bit width (W8A8, W4A4).
+
+    ``ptq_report(bits=(4,), methods=("mse",))`` gives the rows
+    ``[('FP32', '-'), ('INT4', 'mse')]``; the module docstring's example runs
+    it (a second training run here would only add test time).
     """
-    from .datasets import load_digits, train_test_split
+    from .datasets import holdout_split, load_digits
     from .nn import accuracy, train_mlp
 
     start = time.perf_counter()
-    bit_list = [_check_bits(b) for b in np.atleast_1d(bits).tolist()]
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"methods must be taken from {METHODS}, got {m!r}")
+    bit_list = [_bits(b) for b in np.atleast_1d(bits).tolist()]
+    methods = [check_option("methods", m, METHODS) for m in (
+        (methods,) if isinstance(methods, str) else methods)]
     X, y = load_digits()
-    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_fraction=0.25, seed=seed)
-    if not isinstance(n_calib, int) or not 1 <= n_calib <= len(X_tr):
-        raise ValueError(f"n_calib must be an int between 1 and {len(X_tr)}, got {n_calib!r}")
+    X_tr, X_te, y_tr, y_te = holdout_split(X / 16.0, y, test_fraction=0.25, seed=seed)
+    n_calib = check_int("n_calib", n_calib, low=1, high=len(X_tr))
     model = train_mlp(X_tr, y_tr, hidden=hidden, epochs=epochs, lr=lr,
                       batch_size=batch_size, seed=seed)
     calib = X_tr[np.random.default_rng(seed).choice(len(X_tr), n_calib, replace=False)]

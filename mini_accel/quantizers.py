@@ -58,10 +58,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from .formats import int_range
+from ._checks import check_array, check_bool, check_instance, check_int, check_number, check_option
+from .formats import INT_FORMATS, int_range
 
 __all__ = [
     "FLOAT32_EPS",
@@ -82,59 +84,30 @@ FLOAT32_EPS = float(np.finfo(np.float32).eps)
 #: Bit widths the quantizers accept.
 MIN_BITS, MAX_BITS = 2, 16
 
-# PyTorch dtype names and their (bits, signed); our own names work too.
+# PyTorch dtype names and their (bits, signed); the registry's integer formats
+# (mini_accel.formats.FORMATS) of MIN_BITS to MAX_BITS bits work too.
 _DTYPES = {
     "quint8": (8, False), "qint8": (8, True), "quint4x2": (4, False),
-    "uint8": (8, False), "int8": (8, True), "uint4": (4, False), "int4": (4, True),
-    "uint16": (16, False), "int16": (16, True),
+    **{name: spec for name, spec in INT_FORMATS.items() if MIN_BITS <= spec[0] <= MAX_BITS},
 }
-_QSCHEMES = ("per_tensor_affine", "per_tensor_symmetric",
-             "per_channel_affine", "per_channel_symmetric")
+QScheme = Literal["per_tensor_affine", "per_tensor_symmetric",
+                  "per_channel_affine", "per_channel_symmetric"]
+_QSCHEMES = QScheme.__args__
 
 
-# --------------------------------------------------------------------------- #
-# Validation
-# --------------------------------------------------------------------------- #
-def _check_bits(bits) -> int:
-    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)):
-        raise TypeError(f"bits must be an int between {MIN_BITS} and {MAX_BITS}, "
-                        f"got {type(bits).__name__} ({bits!r})")
-    if not MIN_BITS <= bits <= MAX_BITS:
-        raise ValueError(f"bits must be between {MIN_BITS} and {MAX_BITS}, got {bits}")
-    return int(bits)
+def _bits(bits, name: str = "bits") -> int:
+    return check_int(name, bits, low=MIN_BITS, high=MAX_BITS)
 
 
-def _check_bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+def _samples(name: str, x, allow_empty: bool = False) -> np.ndarray:
+    """``x`` as a finite real array, its dtype kept (size checked before any copy)."""
+    return check_array(name, x, dtype=None, allow_empty=allow_empty)
 
 
-def _real_array(name: str, x, allow_empty: bool = False) -> np.ndarray:
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:
-        raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}") from exc
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.size == 0 and not allow_empty:
-        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one value")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
-        raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} inf values; "
-                         "only finite numbers can be quantized")
-    return arr
-
-
-def _check_axis(axis, ndim: int, name: str = "axis") -> int | None:
-    if axis is None:
-        return None
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name} must be an int or None, got {type(axis).__name__}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name}={axis} is out of range for an array with {ndim} dimension(s) "
-                         f"(valid: {-ndim} to {ndim - 1})")
-    return int(axis) % ndim
+def _axis(axis, ndim: int, name: str = "axis") -> int:
+    if ndim == 0:
+        raise ValueError(f"{name} needs an array with at least one dimension, got a scalar")
+    return check_int(name, axis, low=-ndim, high=ndim - 1) % ndim
 
 
 def qrange(bits: int = 8, signed: bool = True, reduce_range: bool = False,
@@ -148,10 +121,10 @@ def qrange(bits: int = 8, signed: bool = True, reduce_range: bool = False,
     >>> qrange(8), qrange(8, signed=False), qrange(8, reduce_range=True), qrange(4, narrow=True)
     ((-128, 127), (0, 255), (-64, 63), (-7, 7))
     """
-    bits = _check_bits(bits)
-    signed = _check_bool("signed", signed)
-    reduce_range = _check_bool("reduce_range", reduce_range)
-    narrow = _check_bool("narrow", narrow)
+    bits = _bits(bits)
+    signed = check_bool("signed", signed)
+    reduce_range = check_bool("reduce_range", reduce_range)
+    narrow = check_bool("narrow", narrow)
     lo, hi = int_range(bits, signed, narrow=narrow)
     if reduce_range:
         lo, hi = lo // 2, hi // 2
@@ -192,9 +165,7 @@ class QParams:
 
     def __post_init__(self):
         for name in ("qmin", "qmax"):
-            v = getattr(self, name)
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {v!r}")
+            object.__setattr__(self, name, check_int(name, getattr(self, name)))
         if not self.qmin < self.qmax:
             raise ValueError(f"qmin must be < qmax, got qmin={self.qmin}, qmax={self.qmax}")
         if self.qmax - self.qmin + 1 > 2 ** MAX_BITS or self.qmin < -(2 ** 31) or self.qmax >= 2 ** 32:
@@ -218,8 +189,7 @@ class QParams:
                 raise ValueError("per-tensor QParams (axis=None) need a scalar scale and zero_point; "
                                  "pass axis= for per-channel parameters")
         else:
-            if isinstance(self.axis, (bool, np.bool_)) or not isinstance(self.axis, (int, np.integer)):
-                raise TypeError(f"axis must be an int or None, got {self.axis!r}")
+            object.__setattr__(self, "axis", check_int("axis", self.axis))
             scale, zp = np.atleast_1d(scale), np.atleast_1d(zp)
             if zp.size == 1 and scale.size > 1:
                 zp = np.full(scale.shape, zp[0])
@@ -227,6 +197,7 @@ class QParams:
                 raise ValueError(f"scale has {scale.size} channels but zero_point has {zp.size}")
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "zero_point", zp)
+        object.__setattr__(self, "symmetric", check_bool("symmetric", self.symmetric))
 
     @property
     def dtype(self) -> np.dtype:
@@ -307,30 +278,29 @@ def qparams_from_range(min_val, max_val, bits: int = 8, signed: bool = True, *,
     >>> qparams_from_range(0.0, 6.0, bits=4, signed=False).zero_point.item()
     0
     """
-    bits = _check_bits(bits)
-    symmetric = _check_bool("symmetric", symmetric)
+    bits = _bits(bits)
+    symmetric = check_bool("symmetric", symmetric)
     custom = quant_min is not None or quant_max is not None
     if custom:
         if quant_min is None or quant_max is None:
             raise ValueError("give both quant_min and quant_max, or neither")
-        for name, v in (("quant_min", quant_min), ("quant_max", quant_max)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {v!r}")
+        quant_min, quant_max = check_int("quant_min", quant_min), check_int("quant_max", quant_max)
         if not quant_min <= 0 <= quant_max or quant_min >= quant_max:
             raise ValueError(f"need quant_min <= 0 <= quant_max and quant_min < quant_max, "
                              f"got [{quant_min}, {quant_max}]")
         if quant_max - quant_min + 1 > 2 ** bits:
             raise ValueError(f"[{quant_min}, {quant_max}] has more than 2**{bits} levels")
         qmin, qmax = int(quant_min), int(quant_max)
-        if _check_bool("reduce_range", reduce_range):
+        if check_bool("reduce_range", reduce_range):
             qmin, qmax = qmin // 2, qmax // 2
     else:
         qmin, qmax = qrange(bits, signed, reduce_range, narrow)
-    if not (isinstance(eps, (int, float, np.floating)) and 0 < eps < 1):
-        raise ValueError(f"eps must be a small positive number, got {eps!r}")
+    eps = check_number("eps", eps, low=0, high=1, closed="neither")
+    if axis is not None:
+        axis = check_int("axis", axis)
 
-    lo = _real_array("min_val", min_val)
-    hi = _real_array("max_val", max_val)
+    lo = _samples("min_val", min_val)
+    hi = _samples("max_val", max_val)
     if lo.shape != hi.shape or lo.ndim > 1:
         raise ValueError(f"min_val and max_val must be two numbers or two 1-d arrays of the same "
                          f"length, got shapes {lo.shape} and {hi.shape}")
@@ -365,7 +335,7 @@ def qparams_from_range(min_val, max_val, bits: int = 8, signed: bool = True, *,
                    axis=axis, symmetric=symmetric)
 
 
-def qparams_minmax(x, dtype: str = "quint8", qscheme: str = "per_tensor_affine",
+def qparams_minmax(x, dtype: str = "quint8", qscheme: QScheme = "per_tensor_affine",
                    reduce_range: bool = False, ch_axis: int = 0,
                    quant_min: int | None = None, quant_max: int | None = None,
                    eps: float = FLOAT32_EPS) -> QParams:
@@ -387,20 +357,15 @@ def qparams_minmax(x, dtype: str = "quint8", qscheme: str = "per_tensor_affine",
     >>> (qp.scale * 127.5).round(6).tolist(), qp.zero_point.tolist()
     ([3.0, 6.0], [0, 0])
     """
-    if not isinstance(dtype, str) or dtype.lower() not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-    bits, signed = _DTYPES[dtype.lower()]
-    if qscheme not in _QSCHEMES:
-        raise ValueError(f"qscheme must be one of {_QSCHEMES}, got {qscheme!r}")
+    bits, signed = _DTYPES[check_option("dtype", dtype, tuple(_DTYPES))]
+    qscheme = check_option("qscheme", qscheme, _QSCHEMES)
     symmetric = qscheme.endswith("symmetric")
-    if symmetric and not signed and _check_bool("reduce_range", reduce_range):
+    if symmetric and not signed and check_bool("reduce_range", reduce_range):
         raise ValueError("symmetric quantization of an unsigned dtype with reduce_range=True is "
                          "not supported (PyTorch raises NotImplementedError for it too)")
-    arr = _real_array("x", x).astype(np.float32)
+    arr = _samples("x", x).astype(np.float32)
     if qscheme.startswith("per_channel"):
-        axis = _check_axis(ch_axis, arr.ndim, "ch_axis")
-        if arr.ndim < 1:
-            raise ValueError("per-channel schemes need an array with at least one dimension")
+        axis = _axis(ch_axis, arr.ndim, "ch_axis")
         flat = np.moveaxis(arr, axis, 0).reshape(arr.shape[axis], -1)
         if flat.shape[1] == 0:
             raise ValueError(f"x has no values per channel (shape {arr.shape})")
@@ -417,10 +382,8 @@ def qparams_minmax(x, dtype: str = "quint8", qscheme: str = "per_tensor_affine",
 # Quantize / dequantize
 # --------------------------------------------------------------------------- #
 def _check_qparams(qparams) -> QParams:
-    if not isinstance(qparams, QParams):
-        raise TypeError(f"qparams must be a QParams (see qparams_from_range), got "
-                        f"{type(qparams).__name__}")
-    return qparams
+    return check_instance("qparams", qparams, QParams,
+                          what="a QParams (see qparams_from_range)")
 
 
 def _broadcast(qp: QParams, arr: np.ndarray, name: str):
@@ -450,7 +413,7 @@ def quantize(x, qparams: QParams) -> np.ndarray:
     [-7, -4, 0, 1, 7]
     """
     qp = _check_qparams(qparams)
-    arr = _real_array("x", x, allow_empty=True)
+    arr = _samples("x", x, allow_empty=True)
     scale, zp = _broadcast(qp, arr, "x")
     inv = (np.float32(1.0) / np.asarray(scale, dtype=np.float32)).astype(np.float32)
     with np.errstate(over="ignore"):
@@ -467,7 +430,7 @@ def dequantize(q, qparams: QParams) -> np.ndarray:
     [0.0, 0.25, 63.75]
     """
     qp = _check_qparams(qparams)
-    arr = np.asarray(q)
+    arr = _samples("q", q, allow_empty=True)
     if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
         raise TypeError(f"q must hold integers, got dtype {arr.dtype}")
     if arr.size and (arr.min() < qp.qmin or arr.max() > qp.qmax):
@@ -499,7 +462,7 @@ def quantization_error(x, qparams: QParams) -> dict:
     >>> round(err["max_abs"], 6), round(err["clipped"], 4)
     (1.0, 0.3333)
     """
-    arr = _real_array("x", x).astype(np.float64)
+    arr = _samples("x", x).astype(np.float64)
     xq = fake_quant(arr, qparams).astype(np.float64)
     diff = arr - xq
     mse = float(np.mean(diff ** 2))

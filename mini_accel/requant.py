@@ -44,10 +44,12 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from .quantizers import QParams, _check_bool, _real_array, _storage_dtype, qrange
+from ._checks import check_array, check_bool, check_instance, check_int, check_option
+from .quantizers import QParams, _bits, _samples, _storage_dtype, qrange
 from .systolic import SystolicArray, SystolicResult
 
 __all__ = [
@@ -67,10 +69,11 @@ INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 DEFAULT_ARRAY_SHAPE = (256, 256)
 
 
+Overflow = Literal["raise", "wrap"]
+
+
 def _check_overflow_mode(overflow) -> str:
-    if overflow not in ("raise", "wrap"):
-        raise ValueError(f"overflow must be 'raise' or 'wrap', got {overflow!r}")
-    return overflow
+    return check_option("overflow", overflow, Overflow.__args__)
 
 
 def _to_int32(values: np.ndarray, what: str, overflow: str) -> np.ndarray:
@@ -88,11 +91,9 @@ def _to_int32(values: np.ndarray, what: str, overflow: str) -> np.ndarray:
 
 
 def _int_array(name: str, x) -> np.ndarray:
-    arr = np.asarray(x)
+    arr = check_array(name, x, dtype=None, allow_empty=False)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
     return arr
 
 
@@ -114,9 +115,7 @@ def quantize_multiplier(M):
     >>> quantize_multiplier(0.5), quantize_multiplier(0.75), quantize_multiplier(2.0 ** -20)
     ((1073741824, 0), (1610612736, 0), (1073741824, 19))
     """
-    m = np.asarray(M, dtype=np.float64)
-    if m.ndim > 1 or m.size == 0:
-        raise ValueError(f"M must be a number or a 1-d array, got shape {m.shape}")
+    m = check_array("M", M, ndim=(0, 1), allow_empty=False, finite=False)
     if not np.all(np.isfinite(m)) or np.any(m <= 0) or np.any(m >= 1):
         raise ValueError(
             f"the real multiplier M = S_in * S_w / S_out must be in (0, 1), got {M!r}; "
@@ -140,8 +139,8 @@ def quantize_multiplier(M):
 
 
 def _check_multiplier(M0, shift):
-    m0 = np.asarray(M0)
-    n = np.asarray(shift)
+    m0 = check_array("M0", M0, dtype=None)
+    n = check_array("shift", shift, dtype=None)
     if m0.dtype.kind not in "iu" or n.dtype.kind not in "iu":
         raise TypeError("M0 and shift must be integers (from quantize_multiplier)")
     if np.any(m0 < 2 ** 30) or np.any(m0 >= 2 ** 31):
@@ -195,23 +194,20 @@ def requantize(acc, M0, shift, zero_point: int = 0, qmin: int = -128, qmax: int 
     >>> requantize(np.array([-300, -3, 3, 300]), M0, n, zero_point=10, relu=True).tolist()
     [10, 10, 12, 127]
     """
-    if isinstance(zero_point, (bool, np.bool_)) or not isinstance(zero_point, (int, np.integer)):
-        raise TypeError(f"zero_point must be an int, got {zero_point!r}")
-    for name, v in (("qmin", qmin), ("qmax", qmax)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {v!r}")
+    zero_point = check_int("zero_point", zero_point)
+    qmin, qmax = check_int("qmin", qmin), check_int("qmax", qmax)
     if not qmin < qmax:
         raise ValueError(f"qmin must be < qmax, got [{qmin}, {qmax}]")
     if not qmin <= zero_point <= qmax:
         raise ValueError(f"zero_point {zero_point} is outside [qmin, qmax] = [{qmin}, {qmax}]")
-    relu = _check_bool("relu", relu)
+    relu = check_bool("relu", relu)
     scaled = multiply_by_quantized_multiplier(acc, M0, shift)
     low = max(qmin, zero_point) if relu else qmin
     out = np.clip(scaled + zero_point, low, qmax)
     return out.astype(_storage_dtype(int(qmin), int(qmax)))
 
 
-def quantize_bias(bias, input_scale, weight_scale, overflow: str = "raise") -> np.ndarray:
+def quantize_bias(bias, input_scale, weight_scale, overflow: Overflow = "raise") -> np.ndarray:
     """Bias as int32 with scale ``S_x * S_w`` and zero point 0 (Jacob et al. Eq. 11).
 
     ``weight_scale`` may be one scale per output channel. Rounds to nearest
@@ -220,9 +216,9 @@ def quantize_bias(bias, input_scale, weight_scale, overflow: str = "raise") -> n
     >>> quantize_bias([0.5, -0.25], 0.1, np.array([0.01, 0.02])).tolist()   # 0.5 / 0.001, -0.25 / 0.002
     [500, -125]
     """
-    b = _real_array("bias", bias).astype(np.float64)
-    s = np.asarray(input_scale, dtype=np.float64) * np.asarray(weight_scale, dtype=np.float64)
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+    b = _samples("bias", bias).astype(np.float64)
+    s = check_array("input_scale", input_scale) * check_array("weight_scale", weight_scale)
+    if np.any(s <= 0):
         raise ValueError("input_scale and weight_scale must be positive and finite")
     q = np.rint(b / s)
     if np.any(np.abs(q) > 2.0 ** 62):
@@ -250,7 +246,7 @@ def _operand_for_array(name: str, q) -> np.ndarray:
 
 def integer_matmul(q_a, q_b, a_zero_point: int = 0, b_zero_point: int = 0,
                    array: SystolicArray | None = None,
-                   overflow: str = "raise") -> tuple[np.ndarray, SystolicResult]:
+                   overflow: Overflow = "raise") -> tuple[np.ndarray, SystolicResult]:
     """``sum_k (q_a - Z_a)(q_b - Z_b)`` in int32, the core on a systolic MAC array.
 
     The array multiplies the raw integers (``q_a @ q_b``, int32 accumulators);
@@ -278,13 +274,12 @@ def integer_matmul(q_a, q_b, a_zero_point: int = 0, b_zero_point: int = 0,
     B = _operand_for_array("q_b", q_b)
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"inner dimensions differ: q_a is {A.shape} and q_b is {B.shape}")
-    for name, z in (("a_zero_point", a_zero_point), ("b_zero_point", b_zero_point)):
-        if isinstance(z, (bool, np.bool_)) or not isinstance(z, (int, np.integer)):
-            raise TypeError(f"{name} must be an int, got {z!r}")
+    a_zero_point = check_int("a_zero_point", a_zero_point)
+    b_zero_point = check_int("b_zero_point", b_zero_point)
     if array is None:
         array = SystolicArray(*DEFAULT_ARRAY_SHAPE, dataflow="ws", overflow=overflow)
-    elif not isinstance(array, SystolicArray):
-        raise TypeError(f"array must be a SystolicArray, got {type(array).__name__}")
+    else:
+        check_instance("array", array, SystolicArray)
     try:
         result = array.matmul(A, B)
     except OverflowError as exc:
@@ -312,6 +307,14 @@ class IntegerLinear:
     ``output_qparams=None`` keeps the int32 accumulators (with bias) as the
     result, to be dequantized with ``acc_scale`` -- what a classifier's last
     layer does before argmax.
+
+    >>> qin, qout = QParams(0.5, 0, -128, 127), QParams(0.25, 0, -128, 127)
+    >>> layer = IntegerLinear.from_float(np.array([[1.0], [-1.0]]), None, qin, qout, relu=True)
+    >>> q_x = np.array([[4, 2], [2, 4]], dtype=np.int8)           # x = [2, 1] and [1, 2]
+    >>> layer.forward(q_x)[0].tolist(), layer.reference(q_x).round(6).tolist()   # y = 1 -> 4 steps; ReLU(-1) = 0
+    ([[4], [0]], [[4.0], [0.0]])
+    >>> layer.accumulate(q_x)[0].tolist(), float(layer.acc_scale[0])     # acc = 127 (4 - 2)
+    ([[254], [-254]], 0.003937007859349251)
     """
 
     weight_q: np.ndarray            # (K, N) int
@@ -326,7 +329,7 @@ class IntegerLinear:
     @classmethod
     def from_float(cls, W, b, input_qparams: QParams, output_qparams: QParams | None,
                    weight_bits: int = 8, per_channel: bool = True, relu: bool = False,
-                   weight_amax=None) -> "IntegerLinear":
+                   weight_amax=None) -> IntegerLinear:
         """Quantize a float layer.
 
         Weights use the narrow symmetric range (``[-127, 127]`` for 8 bits)
@@ -344,13 +347,12 @@ class IntegerLinear:
         >>> q_y.tolist()              # y = [0.725, -0.95] is [23.2, -30.4] steps of 1/32
         [[23, -30]]
         """
-        from .quantizers import _check_bits
-        weight_bits = _check_bits(weight_bits)
-        per_channel = _check_bool("per_channel", per_channel)
-        W = _real_array("W", W).astype(np.float64)
+        weight_bits = _bits(weight_bits, "weight_bits")
+        per_channel = check_bool("per_channel", per_channel)
+        W = _samples("W", W).astype(np.float64)
         if W.ndim != 2:
             raise ValueError(f"W must be a 2-D (in_features, out_features) matrix, got {W.shape}")
-        b = np.zeros(W.shape[1]) if b is None else _real_array("b", b).astype(np.float64)
+        b = np.zeros(W.shape[1]) if b is None else _samples("b", b).astype(np.float64)
         if b.shape != (W.shape[1],):
             raise ValueError(f"b must have shape ({W.shape[1]},), got {b.shape}")
         for name, qp in (("input_qparams", input_qparams), ("output_qparams", output_qparams)):
@@ -362,7 +364,7 @@ class IntegerLinear:
         if weight_amax is None:
             amax = np.abs(W).max(axis=0) if per_channel else np.abs(W).max()
         else:
-            amax = np.asarray(_real_array("weight_amax", weight_amax), dtype=np.float64)
+            amax = check_array("weight_amax", weight_amax)
             if per_channel and amax.ndim == 0:
                 amax = np.full(W.shape[1], float(amax))
             if amax.shape != ((W.shape[1],) if per_channel else ()):
@@ -383,7 +385,7 @@ class IntegerLinear:
             M0, shift = quantize_multiplier(s_x * w_scale / float(output_qparams.scale))
             M0, shift = np.asarray(M0), np.asarray(shift)
         return cls(q_w, w_scale, bias_q, input_qparams, output_qparams, M0, shift,
-                   _check_bool("relu", relu))
+                   check_bool("relu", relu))
 
     @property
     def acc_scale(self) -> np.ndarray:
@@ -391,7 +393,7 @@ class IntegerLinear:
         return float(self.input_qparams.scale) * self.weight_scale
 
     def accumulate(self, q_x, array: SystolicArray | None = None,
-                   overflow: str = "raise") -> tuple[np.ndarray, SystolicResult]:
+                   overflow: Overflow = "raise") -> tuple[np.ndarray, SystolicResult]:
         """int32 ``sum (q_x - Z_x) q_w + bias``, the core on the MAC array."""
         q_x = _int_array("q_x", q_x)
         if q_x.ndim != 2 or q_x.shape[1] != self.weight_q.shape[0]:
@@ -404,7 +406,7 @@ class IntegerLinear:
         return _to_int32(total, "the accumulator plus bias", overflow), res
 
     def forward(self, q_x, array: SystolicArray | None = None,
-                overflow: str = "raise") -> tuple[np.ndarray, SystolicResult]:
+                overflow: Overflow = "raise") -> tuple[np.ndarray, SystolicResult]:
         """Output integers (or the int32 accumulators if there are no output qparams)."""
         acc, res = self.accumulate(q_x, array, overflow)
         if self.output_qparams is None:

@@ -28,11 +28,13 @@ TFLOPS / (2 x 51 GB/s) = 12.7 (13), K80 2.8 TFLOPS / (2 x 160 GB/s) = 8.75 (9).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from ._checks import positive_array, positive_number
+from ._checks import UnknownName, check_bool, check_int, check_option, positive_array, positive_number
 
 __all__ = [
     "Roofline",
@@ -85,6 +87,9 @@ class Roofline:
         Memory bandwidth in bytes/s.
     precision, source : str
         What the peak is for and where the numbers come from.
+
+    >>> Roofline("toy", peak=8e12, bandwidth=1e11).time(ops=8e12, bytes_moved=1e9)
+    1.0
     """
 
     name: str
@@ -94,6 +99,8 @@ class Roofline:
     source: str = ""
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {type(self.name).__name__}")
         object.__setattr__(self, "peak", positive_number("peak", self.peak))
         object.__setattr__(self, "bandwidth", positive_number("bandwidth", self.bandwidth))
 
@@ -103,43 +110,72 @@ class Roofline:
         return self.peak / self.bandwidth
 
     def attainable(self, intensity):
-        """Attainable ops/s at ``intensity`` (ops/byte); arrays work element-wise."""
+        """Attainable ops/s at ``intensity`` (ops/byte); arrays work element-wise.
+
+        >>> Roofline("toy", 100.0, 2.0).attainable([10.0, 100.0]).tolist()
+        [20.0, 100.0]
+        """
         return attainable(intensity, self.peak, self.bandwidth)
 
     def bound(self, intensity) -> str:
-        """``"memory"`` left of the ridge, ``"compute"`` at or right of it."""
+        """``"memory"`` left of the ridge, ``"compute"`` at or right of it.
+
+        >>> Roofline("toy", 100.0, 2.0).bound(50.0), Roofline("toy", 100.0, 2.0).bound(49.0)
+        ('compute', 'memory')
+        """
         I = float(positive_number("intensity", intensity))
         return "memory" if I < self.ridge else "compute"
 
     def time(self, ops, bytes_moved) -> float:
-        """Lower bound on run time: ``max(ops / peak, bytes / bandwidth)`` seconds."""
+        """Lower bound on run time: ``max(ops / peak, bytes / bandwidth)`` seconds.
+
+        >>> Roofline("toy", 100.0, 2.0).time(ops=100.0, bytes_moved=10.0)
+        5.0
+        """
         ops = positive_number("ops", ops, allow_zero=True)
         moved = positive_number("bytes_moved", bytes_moved, allow_zero=True)
         return max(ops / self.peak, moved / self.bandwidth)
 
-    def with_bandwidth(self, bandwidth, name: str | None = None) -> "Roofline":
-        """The same compute with another memory (e.g. the paper's TPU' with GDDR5)."""
+    def with_bandwidth(self, bandwidth, name: str | None = None) -> Roofline:
+        """The same compute with another memory (e.g. the paper's TPU' with GDDR5).
+
+        >>> Roofline("toy", 100e12, 1e12).with_bandwidth(2e12).ridge
+        50.0
+        """
         return dataclasses.replace(self, bandwidth=bandwidth, name=name or f"{self.name} (bw changed)")
 
     @classmethod
-    def from_device(cls, device, precision: str | None = None) -> "Roofline":
+    def from_device(cls, device, precision: str | None = None) -> Roofline:
         """The roofline of a catalog :class:`~mini_accel.devices.Device` (default: its fastest precision).
 
         >>> from mini_accel.devices import get_device
         >>> round(Roofline.from_device(get_device("A100"), "bf16").ridge)   # 312 TFLOPS / 2039 GB/s
         153
         """
+        from .devices import Device
+        if not isinstance(device, Device):
+            raise TypeError(f"device must be a catalog Device (devices.get_device(name)), "
+                            f"got {type(device).__name__}")
         if precision is None:
             precision = device.best_precision()
             if precision is None:
-                raise KeyError(f"{device.name} has no published peak in the catalog")
+                raise UnknownName(f"{device.name} has no published peak in the catalog")
         if device.bandwidth is None:
-            raise KeyError(f"{device.name} has no published memory bandwidth in the catalog")
+            raise UnknownName(f"{device.name} has no published memory bandwidth in the catalog")
         return cls(device.name, device.peak(precision), device.bandwidth, precision, device.source)
 
     @classmethod
-    def from_preset(cls, preset) -> "Roofline":
-        """The roofline of an :class:`~mini_accel.devices.AcceleratorPreset`."""
+    def from_preset(cls, preset) -> Roofline:
+        """The roofline of an :class:`~mini_accel.devices.AcceleratorPreset`.
+
+        >>> from mini_accel.devices import get_preset
+        >>> round(Roofline.from_preset(get_preset("tpu_v1")).ridge)     # 91.75 TOPS / 34 GB/s
+        2699
+        """
+        from .devices import AcceleratorPreset
+        if not isinstance(preset, AcceleratorPreset):
+            raise TypeError(f"preset must be an AcceleratorPreset (devices.get_preset(key)), "
+                            f"got {type(preset).__name__}")
         return cls(preset.name, preset.peak_ops, preset.dram_bandwidth, preset.precision,
                    "; ".join(f"{k}: {v}" for k, v in preset.sources.items()))
 
@@ -156,14 +192,16 @@ def gemm_intensity(M, K, N, bytes_per_element: float = 1.0, *, weights_only: boo
     inputs; 4 for int32 accumulators). With ``weights_only=True`` only the
     ``K*N`` weights count, the TPU paper's convention. ``M`` is the batch
     for a dense layer: intensity grows with the batch until the weights
-    stop dominating the traffic.
+    stop dominating the traffic. The sizes are ints (a fractional size is a
+    TypeError, not rounded).
 
     >>> round(gemm_intensity(1, 4096, 4096), 3)   # batch 1: about 2 ops per weight byte
     1.999
     >>> gemm_intensity(200, 4096, 4096, weights_only=True)   # 2 * batch
     400.0
     """
-    M, K, N = (int(positive_number(n, v)) for n, v in (("M", M), ("K", K), ("N", N)))
+    M, K, N = (check_int(n, v, low=1) for n, v in (("M", M), ("K", K), ("N", N)))
+    weights_only = check_bool("weights_only", weights_only)
     b = positive_number("bytes_per_element", bytes_per_element)
     ob = b if out_bytes_per_element is None else positive_number("out_bytes_per_element",
                                                                  out_bytes_per_element)
@@ -178,7 +216,16 @@ def layer_intensity(layer, bytes_per_element: float = 1.0, *, weights_only: bool
     Counts the layer's real tensors (input, output, weights), not the
     im2col copy: the on-chip reuse of a convolution is what makes its
     intensity high.
+
+    >>> from mini_accel.workloads import get_workload
+    >>> fc = get_workload("resnet50").gemm_layers()[-1]          # the 2048 x 1000 classifier
+    >>> round(layer_intensity(fc, weights_only=True), 3)         # batch 1: 2 ops per weight byte
+    2.0
     """
+    from .workloads import WorkloadLayer
+    if not isinstance(layer, WorkloadLayer):
+        raise TypeError(f"layer must be a WorkloadLayer (workload.layers[i]), got {type(layer).__name__}")
+    weights_only = check_bool("weights_only", weights_only)
     if getattr(layer, "gemm", None) is None:
         raise ValueError(f"layer {getattr(layer, 'name', layer)!r} has no GEMM, so no GEMM intensity")
     b = positive_number("bytes_per_element", bytes_per_element)
@@ -202,6 +249,7 @@ def network_intensity(network, batch: int | None = None, bytes_per_element: floa
     2.31
     """
     from .workloads import Workload, get_workload
+    weights_only = check_bool("weights_only", weights_only)
     if isinstance(network, str):
         network = get_workload(network, batch=1 if batch is None else batch, **kwargs)
     elif not isinstance(network, Workload):
@@ -225,7 +273,10 @@ def model_intensity(model, input_shape, bytes_per_element: float = 1.0, *,
     >>> model_intensity(m, (100, 64), weights_only=True)     # 2 ops per weight per example
     200.0
     """
-    import math
+    from .nn import Sequential
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a mini_accel.nn.Sequential, got {type(model).__name__}")
+    weights_only = check_bool("weights_only", weights_only)
     b = positive_number("bytes_per_element", bytes_per_element)
     rows = model.summary(input_shape)
     ops = 2.0 * sum(r["macs"] for r in rows)
@@ -256,6 +307,9 @@ def tpu_paper_rooflines() -> dict:
     Haswell and K80 use their floating-point peaks (1.3 and 2.8 TOPS): with
     the 2.6 TOPS 8-bit peak the Haswell ridge would be 25, not the 13 of
     Fig. 6.
+
+    >>> sorted(tpu_paper_rooflines())
+    ['Haswell', 'K80', 'TPU']
     """
     from .devices import get_device
     return {label: Roofline.from_device(get_device(name), precision)
@@ -271,7 +325,7 @@ def tpu_paper_ridge_points() -> dict:
     return {label: roof.ridge / 2.0 for label, roof in tpu_paper_rooflines().items()}
 
 
-def tpu_paper_points(platform: str = "TPU") -> list:
+def tpu_paper_points(platform: Literal["TPU", "Haswell", "K80"] = "TPU") -> list:
     """The six apps on one platform's roofline (x in MACs per weight byte, y in TOPS).
 
     x is Table 1's "TPU Ops / Weight Byte" for every platform (the paper's
@@ -286,9 +340,10 @@ def tpu_paper_points(platform: str = "TPU") -> list:
     """
     from .workloads import tpu_v1_apps
     roofs = tpu_paper_rooflines()
-    if platform not in roofs:
-        raise KeyError(f"platform must be one of {list(roofs)}, got {platform!r}")
-    roof = roofs[platform]
+    try:
+        roof = roofs[check_option("platform", platform, tuple(roofs))]
+    except ValueError as exc:       # a KeyError too, as before: a catalog look-up
+        raise UnknownName(str(exc)) from None
     out = []
     for app in tpu_v1_apps():
         ops_per_byte = 2.0 * app.macs_per_weight_byte

@@ -51,15 +51,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
-import numpy as np
+from ._checks import check_bool, check_int, check_number
+from .tables import Table, TableResult
 
-from ._checks import positive_int as _int
+__all__ = ["LOOP_ORDERS", "OPERAND_DIMS", "reload_factors", "ScratchpadResult", "Scratchpad"]
 
 #: The six loop orders, outermost loop first.
 LOOP_ORDERS = ("mnk", "mkn", "nmk", "nkm", "kmn", "knm")
 #: Which dimensions index each operand.
 OPERAND_DIMS = {"A": "mk", "B": "kn", "C": "mn"}
+LoopOrder = Literal["mnk", "mkn", "nmk", "nkm", "kmn", "knm"]
+
+
+def _int(name: str, value) -> int:
+    return check_int(name, value, low=1)
 
 
 def _check_order(order) -> str:
@@ -76,13 +83,21 @@ def reload_factors(trips: dict, order: str) -> dict:
     """How many times each tile of A, B and C is brought on chip (closed form).
 
     ``trips`` maps ``"m"``, ``"n"``, ``"k"`` to the number of tiles along that
-    dimension.
+    dimension (ints >= 1).
 
     >>> reload_factors({"m": 4, "n": 4, "k": 4}, "mnk")
     {'A': 4, 'B': 4, 'C': 1}
     >>> reload_factors({"m": 4, "n": 4, "k": 4}, "mkn")
     {'A': 1, 'B': 4, 'C': 4}
     """
+    if not isinstance(trips, dict) or set(trips) != {"m", "n", "k"}:
+        raise TypeError(f"trips must be a dict with the keys 'm', 'n' and 'k', got {trips!r}")
+    trips = {d: _int(f"trips[{d!r}]", t) for d, t in trips.items()}
+    return _reload_factors(trips, _check_order(order))
+
+
+def _reload_factors(trips: dict, order: str) -> dict:
+    """:func:`reload_factors` of checked arguments (the inner loops call it)."""
     loops = [d for d in order if trips[d] > 1]        # one-trip loops change nothing
     out = {}
     for op, dims in OPERAND_DIMS.items():
@@ -95,13 +110,18 @@ def reload_factors(trips: dict, order: str) -> dict:
 
 
 @dataclass(frozen=True)
-class ScratchpadResult:
+class ScratchpadResult(TableResult):
     """Words moved by one tiled GEMM (all counts in words, i.e. elements).
 
     ``dram_reads`` and ``dram_writes``: DRAM <-> buffer per operand;
     ``array_reads``/``array_writes``: buffer <-> MAC array per operand;
     ``tile_loads``: how many tiles were brought in from DRAM per operand;
     ``fits``/``fit_problems``: whether each buffer holds its tile(s).
+    Shown as a table per operand in JupyterLab (:meth:`table`).
+
+    >>> r = Scratchpad(4096, 4096, 4096).gemm(128, 128, 128, 64, 64, 64)
+    >>> r.dram_words, r.min_dram_words, r.steps
+    (81920, 49152, 8)
     """
 
     M: int
@@ -167,11 +187,8 @@ class ScratchpadResult:
         >>> r.estimate_cycles(dram_words_per_cycle=16, macs_per_cycle=1024)
         53248.0
         """
-        bw = float(dram_words_per_cycle)
-        thr = float(macs_per_cycle)
-        if not (bw > 0 and thr > 0 and math.isfinite(bw) and math.isfinite(thr)):
-            raise ValueError("dram_words_per_cycle and macs_per_cycle must be finite and > 0, "
-                             f"got {dram_words_per_cycle!r} and {macs_per_cycle!r}")
+        bw = check_number("dram_words_per_cycle", dram_words_per_cycle, low=0, closed="neither")
+        thr = check_number("macs_per_cycle", macs_per_cycle, low=0, closed="neither")
         transfer, compute = self.dram_words / bw, self.macs / thr
         if not self.double_buffer:
             return transfer + compute
@@ -180,19 +197,38 @@ class ScratchpadResult:
         last_c = min(self.tile_m, self.M) * min(self.tile_n, self.N)
         return max(transfer, compute) + (first + last_c) / bw
 
+    def to_table(self) -> Table:
+        """Words moved per operand as a :class:`~mini_accel.tables.Table` (``table()`` is its text).
+
+        >>> print(Scratchpad(4096, 4096, 4096).gemm(128, 128, 128, 64, 64, 64).table())
+        GEMM 128x128 @ 128x128, tiles 64x64x64, order mnk
+        operand  dram_reads  dram_writes  array_reads  array_writes  needed_words  buffer_words
+        -------  ----------  -----------  -----------  ------------  ------------  ------------
+        A             32768            0        32768             0          4096          4096
+        B             32768            0        32768             0          4096          4096
+        C                 0        16384        16384         32768          4096          4096
+        """
+        cols = ["dram_reads", "dram_writes", "array_reads", "array_writes", "needed_words",
+                "buffer_words"]
+        rows = [[op] + [getattr(self, c).get(op, 0) for c in cols] for op in "ABC"]
+        return Table(["operand", *cols], rows, digits=15,
+                     title=f"GEMM {self.M}x{self.K} @ {self.K}x{self.N}, tiles {self.tile_m}x"
+                           f"{self.tile_k}x{self.tile_n}, order {self.order}")
+
     def report(self) -> str:
-        """A short text report: traffic per operand, and whether the tiles fit."""
+        """A short text report: traffic per operand, and whether the tiles fit.
+
+        >>> print(Scratchpad(64, 64, 64).gemm(8, 8, 8, 8, 8, 8).report().splitlines()[-1])
+          all tiles fit in their buffers
+        """
         lines = [
             f"GEMM {self.M}x{self.K} @ {self.K}x{self.N}, tiles {self.tile_m}x{self.tile_k}x"
             f"{self.tile_n} (m x k x n), loop order {self.order}, "
             f"double buffering {'on' if self.double_buffer else 'off'}: {self.steps} steps",
         ]
-        for op in "ABC":
-            lines.append(
-                f"  {op}: DRAM->buffer {self.dram_reads[op]:>12,}  buffer->DRAM "
-                f"{self.dram_writes.get(op, 0):>12,}  buffer->array {self.array_reads[op]:>12,}"
-                f"  array->buffer {self.array_writes.get(op, 0):>12,}  "
-                f"(needs {self.needed_words[op]:,} of {self.buffer_words[op]:,} words)")
+        table = self.to_table()
+        table.title = None
+        lines.extend("  " + line for line in table.to_text().splitlines())
         lines.append(f"  DRAM words {self.dram_words:,} (compulsory minimum "
                      f"{self.min_dram_words:,}), {self.intensity:.1f} MACs per DRAM word")
         if self.fits:
@@ -202,7 +238,11 @@ class ScratchpadResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        """Flat counts, e.g. for :class:`mini_accel.energy.EnergyModel`."""
+        """Flat counts, e.g. for :class:`mini_accel.energy.EnergyModel`.
+
+        >>> Scratchpad(64, 64, 64).gemm(8, 8, 8, 8, 8, 8).to_dict()["dram_words"]
+        192
+        """
         return {
             "M": self.M, "K": self.K, "N": self.N, "order": self.order,
             "tile_m": self.tile_m, "tile_k": self.tile_k, "tile_n": self.tile_n,
@@ -239,27 +279,29 @@ class Scratchpad:
         self.a_words = _int("a_words", a_words)
         self.b_words = _int("b_words", b_words)
         self.c_words = _int("c_words", c_words)
-        if not isinstance(double_buffer, (bool, np.bool_)):
-            raise TypeError(f"double_buffer must be True or False, got {double_buffer!r}")
-        self.double_buffer = bool(double_buffer)
+        self.double_buffer = check_bool("double_buffer", double_buffer)
 
     def __repr__(self) -> str:
         return (f"Scratchpad(a_words={self.a_words}, b_words={self.b_words}, "
                 f"c_words={self.c_words}, double_buffer={self.double_buffer})")
 
     def gemm(self, M: int, K: int, N: int, tile_m: int, tile_k: int, tile_n: int,
-             order: str = "mnk", require_fit: bool = False) -> ScratchpadResult:
+             order: LoopOrder = "mnk", require_fit: bool = False) -> ScratchpadResult:
         """Count the words moved by a tiled ``(M, K) @ (K, N)`` GEMM.
 
         When a tile does not fit its buffer the counts are still computed (as
         if it did) and ``fits`` is False with the reason in ``fit_problems``;
         ``require_fit=True`` raises ``ValueError`` instead.
+
+        >>> Scratchpad(64, 64, 64).gemm(16, 16, 16, 8, 8, 8, order="kmn").dram_reads
+        {'A': 256, 'B': 512, 'C': 256}
         """
         M, K, N = _int("M", M), _int("K", K), _int("N", N)
         tm = min(_int("tile_m", tile_m), M)
         tk = min(_int("tile_k", tile_k), K)
         tn = min(_int("tile_n", tile_n), N)
         order = _check_order(order)
+        require_fit = check_bool("require_fit", require_fit)
         copies = 2 if self.double_buffer else 1
         shapes = {"A": (tm, tk), "B": (tk, tn), "C": (tm, tn)}
         have = {"A": self.a_words, "B": self.b_words, "C": self.c_words}
@@ -273,7 +315,7 @@ class Scratchpad:
             raise ValueError("the tiles do not fit: " + "; ".join(problems))
 
         trips = {"m": -(-M // tm), "k": -(-K // tk), "n": -(-N // tn)}
-        r = reload_factors(trips, order)
+        r = _reload_factors(trips, order)
         size = {"A": M * K, "B": K * N, "C": M * N}
         dram_reads = {"A": r["A"] * size["A"], "B": r["B"] * size["B"],
                       "C": (r["C"] - 1) * size["C"]}

@@ -26,26 +26,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from ._checks import fraction, positive_int
+from ._checks import check_array, check_instance, check_int, check_number, check_option, check_rng, fraction
 
+#: The compressed storage formats of :func:`encode` (sparse layouts, not number
+#: formats: the number format of the values is ``value_bits`` wide).
 FORMATS = ("dense", "bitmask", "csr", "rle")
+StorageFormat = Literal["dense", "bitmask", "csr", "rle"]
 
 
-def _matrix(name, x, ndim=None) -> np.ndarray:
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # pragma: no cover - numpy accepts almost anything
-        raise TypeError(f"{name} must be an array of numbers") from exc
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} holds NaN or inf")
-    return arr
+def _shape2(shape) -> tuple:
+    if not isinstance(shape, (tuple, list)):
+        raise TypeError(f"shape must be (rows, cols), got {type(shape).__name__}")
+    if len(shape) != 2:
+        raise ValueError(f"shape must be (rows, cols), got {len(shape)} values")
+    return check_int("shape[0]", shape[0], low=1), check_int("shape[1]", shape[1], low=1)
 
 
 # --------------------------------------------------------------------------- #
@@ -59,7 +57,7 @@ def magnitude_prune(w, sparsity: float) -> np.ndarray:
     >>> magnitude_prune([3.0, -1.0, 0.5, 2.0], 0.5).tolist()
     [True, False, False, True]
     """
-    w = _matrix("w", w)
+    w = check_array("w", w, dtype=None)
     sparsity = fraction("sparsity", sparsity)
     n_prune = int(round(sparsity * w.size))
     mask = np.ones(w.size, dtype=bool)
@@ -75,12 +73,16 @@ def prune_n_m(w, n: int = 2, m: int = 4, axis: int = 0) -> np.ndarray:
     For a Dense weight ``W (in, out)`` use ``axis=0`` (groups along the input,
     the reduction dimension K, as sparse tensor cores need). The length along
     ``axis`` must be a multiple of ``m``.
+
+    >>> prune_n_m([[1.0, -3.0, 2.0, 0.5]], 2, 4, axis=1).tolist()
+    [[False, True, True, False]]
     """
-    w = _matrix("w", w)
-    m = positive_int("m", m, low=2)
-    n = positive_int("n", n, high=m)
-    if not isinstance(axis, (int, np.integer)) or not -w.ndim <= axis < w.ndim:
-        raise ValueError(f"axis must be an int in [-{w.ndim}, {w.ndim}), got {axis!r}")
+    w = check_array("w", w, dtype=None)
+    m = check_int("m", m, low=2)
+    n = check_int("n", n, low=1, high=m)
+    if w.ndim == 0:
+        raise ValueError("w must have at least one dimension, got a scalar")
+    axis = check_int("axis", axis, low=-w.ndim, high=w.ndim - 1)
     if w.shape[axis] % m:
         raise ValueError(f"the length along axis {axis} is {w.shape[axis]}, not a multiple of "
                          f"m={m}; pad the matrix or choose another m")
@@ -94,23 +96,32 @@ def prune_n_m(w, n: int = 2, m: int = 4, axis: int = 0) -> np.ndarray:
 
 def _dense_layers(model):
     from .nn import Dense, Sequential
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a mini_accel.nn.Sequential, got {type(model).__name__}")
+    check_instance("model", model, Sequential, what="a mini_accel.nn.Sequential")
     return [layer for layer in model.layers if isinstance(layer, Dense)]
 
 
-def prune_model(model, sparsity: float = 0.5, pattern: str = "unstructured", *, n: int = 2,
-                m: int = 4) -> list:
+def prune_model(model, sparsity: float = 0.5, pattern: Literal["unstructured", "n:m"] = "unstructured",
+                *, n: int = 2, m: int = 4) -> list:
     """Prune every Dense weight matrix of ``model`` in place; return the masks.
 
     ``pattern="unstructured"`` prunes each layer to ``sparsity``;
     ``pattern="n:m"`` keeps ``n`` of every ``m`` weights along the input
     dimension (``sparsity`` is then ignored: it is ``1 - n/m``). Layers whose
     input size is not a multiple of ``m`` are left dense (their mask is all True).
+
+    >>> from mini_accel.nn import Dense, Sequential
+    >>> model = Sequential([Dense(8, 4, rng=0)])
+    >>> masks = prune_model(model, pattern="n:m", n=2, m=4)
+    >>> float(masks[0].mean()), int((model.layers[0].W != 0).sum())
+    (0.5, 16)
     """
     layers = _dense_layers(model)
-    if pattern not in ("unstructured", "n:m"):
-        raise ValueError(f"pattern must be 'unstructured' or 'n:m', got {pattern!r}")
+    pattern = check_option("pattern", pattern, ("unstructured", "n:m"))
+    if pattern == "unstructured":
+        sparsity = fraction("sparsity", sparsity)
+    else:
+        m = check_int("m", m, low=2)
+        n = check_int("n", n, low=1, high=m)
     masks = []
     for layer in layers:
         if pattern == "unstructured":
@@ -131,21 +142,32 @@ def fine_tune(model, X, y, masks, epochs: int = 3, lr: float = 0.05, batch_size:
     Uses the same loss and update as ``nn.train_mlp`` (softmax cross-entropy,
     momentum SGD); after every step each Dense weight is multiplied by its mask.
     Returns ``model``.
+
+    >>> from mini_accel.nn import Dense, Sequential
+    >>> model = Sequential([Dense(4, 3, rng=0)])
+    >>> masks = prune_model(model, 0.5)
+    >>> X, y = np.eye(4), np.array([0, 1, 2, 0])
+    >>> model = fine_tune(model, X, y, masks, epochs=2, batch_size=2)
+    >>> bool(np.all(model.layers[0].W[~masks[0]] == 0))      # pruned weights stay zero
+    True
     """
     from .nn import softmax_cross_entropy
     layers = _dense_layers(model)
-    if not isinstance(masks, (list, tuple)) or len(masks) != len(layers):
+    check_instance("masks", masks, (list, tuple), what="a list with one mask per Dense layer")
+    if len(masks) != len(layers):
         raise ValueError(f"masks must be a list with one mask per Dense layer ({len(layers)})")
     for i, (layer, mask) in enumerate(zip(layers, masks)):
         if np.shape(mask) != layer.W.shape:
             raise ValueError(f"masks[{i}] has shape {np.shape(mask)}, the weights {layer.W.shape}")
-    X = _matrix("X", X, ndim=2).astype(np.float64)
+    X = check_array("X", X, ndim=2, dtype=None).astype(np.float64)
     y = np.asarray(y)
     if y.shape != (X.shape[0],):
         raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-    epochs = positive_int("epochs", epochs)
-    batch_size = positive_int("batch_size", batch_size)
-    rng = np.random.default_rng(seed)
+    epochs = check_int("epochs", epochs, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    lr = check_number("lr", lr, low=0, closed="neither")
+    momentum = check_number("momentum", momentum, low=0, high=1, closed="left")
+    rng = check_rng("seed", seed)
     params = model.parameters()
     velocity = [np.zeros_like(p) for _, _, p in params]
     for _ in range(epochs):
@@ -165,8 +187,12 @@ def fine_tune(model, X, y, masks, epochs: int = 3, lr: float = 0.05, batch_size:
 
 
 def density(x) -> float:
-    """Fraction of nonzero entries."""
-    x = _matrix("x", x)
+    """Fraction of nonzero entries.
+
+    >>> density([[0, 1], [2, 0]])
+    0.5
+    """
+    x = check_array("x", x, dtype=None)
     return float(np.count_nonzero(x)) / max(1, x.size)
 
 
@@ -175,7 +201,12 @@ def density(x) -> float:
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class Encoded:
-    """A matrix in a compressed format: its arrays and its exact size in bits."""
+    """A matrix in a compressed format: its arrays and its exact size in bits.
+
+    >>> e = encode(np.array([[0, 5], [0, 0]]), "bitmask")
+    >>> e.bits, e.decode().tolist()          # 4 mask bits + one 8-bit value
+    (12, [[0, 5], [0, 0]])
+    """
     format: str
     shape: tuple
     arrays: dict
@@ -200,7 +231,7 @@ class Encoded:
         return out.reshape(self.shape)
 
 
-def encode(x, fmt: str, *, value_bits: int = 8, index_bits: int | None = None,
+def encode(x, fmt: StorageFormat, *, value_bits: int = 8, index_bits: int | None = None,
            run_bits: int = 4) -> Encoded:
     """Encode a 2-D matrix; ``bits`` counts everything stored.
 
@@ -211,12 +242,14 @@ def encode(x, fmt: str, *, value_bits: int = 8, index_bits: int | None = None,
     * rle: per stored value, the number of zeros before it in ``run_bits``
       bits (row-major); a run longer than ``2**run_bits - 1`` stores an
       explicit zero value, as Eyeriss' run-length coder does (JSSC 2017 Sec. V).
+
+    >>> encode(np.array([[1, 0, 0, 2]]), "csr").bits     # 2 x (8 + 2) + 2 row pointers x 2
+    24
     """
-    x = _matrix("x", x, ndim=2)
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
-    value_bits = positive_int("value_bits", value_bits)
-    run_bits = positive_int("run_bits", run_bits, high=32)
+    x = check_array("x", x, ndim=2, dtype=None)
+    fmt = check_option("fmt", fmt, FORMATS)
+    value_bits = check_int("value_bits", value_bits, low=1)
+    run_bits = check_int("run_bits", run_bits, low=1, high=32)
     rows, cols = x.shape
     flat = x.ravel()
     nz = np.flatnonzero(flat)
@@ -227,8 +260,8 @@ def encode(x, fmt: str, *, value_bits: int = 8, index_bits: int | None = None,
         return Encoded(fmt, x.shape, {"mask": mask, "values": flat[nz]},
                        flat.size + len(nz) * value_bits)
     if fmt == "csr":
-        ib = max(1, math.ceil(math.log2(cols))) if index_bits is None else positive_int(
-            "index_bits", index_bits)
+        ib = max(1, math.ceil(math.log2(cols))) if index_bits is None else check_int(
+            "index_bits", index_bits, low=1)
         if cols > 2 ** ib:
             raise ValueError(f"index_bits={ib} cannot address {cols} columns")
         row_ptr = np.searchsorted(nz, np.arange(rows + 1) * cols)
@@ -251,39 +284,54 @@ def encode(x, fmt: str, *, value_bits: int = 8, index_bits: int | None = None,
                    len(vals) * (value_bits + run_bits))
 
 
-def storage_bits(x, fmt: str, **kwargs) -> int:
-    """Exact bits of ``x`` in format ``fmt`` (see :func:`encode`)."""
+def storage_bits(x, fmt: StorageFormat, **kwargs) -> int:
+    """Exact bits of ``x`` in format ``fmt`` (see :func:`encode`).
+
+    >>> storage_bits(np.eye(4), "dense"), storage_bits(np.eye(4), "bitmask")
+    (128, 48)
+    """
     return encode(x, fmt, **kwargs).bits
 
 
-def expected_bits(shape, density: float, fmt: str, *, value_bits: int = 8,
+def expected_bits(shape, density: float, fmt: StorageFormat, *, value_bits: int = 8,
                   index_bits: int | None = None, run_bits: int = 4) -> float:
     """Expected bits of a ``shape`` matrix whose entries are nonzero independently with
-    probability ``density`` (RLE: expected explicit zeros from geometric zero runs)."""
-    rows, cols = (positive_int("shape[0]", shape[0]), positive_int("shape[1]", shape[1]))
+    probability ``density`` (RLE: expected explicit zeros from geometric zero runs).
+
+    >>> expected_bits((4, 4), 0.25, "bitmask")      # 16 mask bits + 4 values x 8 bits
+    48.0
+    """
+    rows, cols = _shape2(shape)
     d = fraction("density", density)
+    fmt = check_option("fmt", fmt, FORMATS)
+    value_bits = check_int("value_bits", value_bits, low=1)
+    run_bits = check_int("run_bits", run_bits, low=1, high=32)
+    if index_bits is not None:
+        index_bits = check_int("index_bits", index_bits, low=1)
     n = rows * cols
     nnz = d * n
     if fmt == "dense":
         return float(n * value_bits)
     if fmt == "bitmask":
-        return n + nnz * value_bits
+        return float(n + nnz * value_bits)
     if fmt == "csr":
         ib = max(1, math.ceil(math.log2(cols))) if index_bits is None else index_bits
         pb = max(1, math.ceil(math.log2(nnz + 1)))
         return nnz * (value_bits + ib) + (rows + 1) * pb
-    if fmt == "rle":
-        # each entry is a zero that completes a full run of 2**run_bits zeros (an explicit
-        # zero is stored) with probability about (1-d)**(L+1) per position; first-order estimate
-        L = 2 ** run_bits - 1
-        extra = n * (1 - d) ** (L + 1) * d / max(1e-300, 1 - (1 - d) ** (L + 1)) if d > 0 else n / (L + 1)
-        return (nnz + extra) * (value_bits + run_bits)
-    raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
+    # rle: each entry is a zero that completes a full run of 2**run_bits zeros (an explicit
+    # zero is stored) with probability about (1-d)**(L+1) per position; first-order estimate
+    L = 2 ** run_bits - 1
+    extra = n * (1 - d) ** (L + 1) * d / max(1e-300, 1 - (1 - d) ** (L + 1)) if d > 0 else n / (L + 1)
+    return (nnz + extra) * (value_bits + run_bits)
 
 
-def break_even_density(shape, fmt: str, **kwargs) -> float:
+def break_even_density(shape, fmt: StorageFormat, **kwargs) -> float:
     """The density below which ``fmt`` takes fewer bits than dense (bisection on
-    :func:`expected_bits`; 0.0 if it never pays off, 1.0 if it always does)."""
+    :func:`expected_bits`; 0.0 if it never pays off, 1.0 if it always does).
+
+    >>> round(break_even_density((64, 64), "bitmask"), 4)      # 1 + 8 d < 8
+    0.875
+    """
     dense = expected_bits(shape, 1.0, "dense", **{k: v for k, v in kwargs.items()
                                                    if k == "value_bits"})
     f = lambda d: expected_bits(shape, d, fmt, **kwargs) - dense  # noqa: E731
@@ -303,7 +351,12 @@ def break_even_density(shape, fmt: str, **kwargs) -> float:
 # --------------------------------------------------------------------------- #
 @dataclass
 class Sparse24Result:
-    """Output and cost of a 2:4 sparse GEMM on the array (K halved)."""
+    """Output and cost of a 2:4 sparse GEMM on the array (K halved); see :func:`sparse_24_matmul`.
+
+    >>> r = sparse_24_matmul(np.ones((1, 4), np.int8), np.array([[1], [0], [2], [0]], np.int8))
+    >>> r.output.tolist(), r.metadata_bits
+    ([[3]], 4)
+    """
     output: np.ndarray
     cycles: int
     macs: int
@@ -321,8 +374,13 @@ class Sparse24Result:
 def compress_24(w):
     """``(values, metadata)`` of a 2:4 matrix ``w (K, N)``: ``values (K/2, N)`` and the
     position 0..3 of each value inside its group of four rows. Raises if a group of
-    four has more than two nonzeros."""
-    w = _matrix("w", w, ndim=2)
+    four has more than two nonzeros.
+
+    >>> values, meta = compress_24(np.array([[0], [7], [0], [9]]))
+    >>> values.ravel().tolist(), meta.ravel().tolist()
+    ([7, 9], [1, 3])
+    """
+    w = check_array("w", w, ndim=2, dtype=None)
     K, N = w.shape
     if K % 4:
         raise ValueError(f"w has K={K} rows, not a multiple of 4; pad it")
@@ -361,11 +419,9 @@ def sparse_24_matmul(A, W, array=None) -> Sparse24Result:
     ([[21]], 4, 8)
     """
     from .systolic import SystolicArray
-    array = SystolicArray(8, 8) if array is None else array
-    if not isinstance(array, SystolicArray):
-        raise TypeError(f"array must be a SystolicArray, got {type(array).__name__}")
-    A = _matrix("A", A, ndim=2)
-    W = _matrix("W", W, ndim=2)
+    array = check_instance("array", SystolicArray(8, 8) if array is None else array, SystolicArray)
+    A = check_array("A", A, ndim=2, dtype=None)
+    W = check_array("W", W, ndim=2, dtype=None)
     if A.shape[1] != W.shape[0]:
         raise ValueError(f"A is {A.shape} and W is {W.shape}: inner dimensions differ")
     values, meta = compress_24(W)
@@ -392,26 +448,44 @@ def nonzero_input_macs(layer, inputs) -> int:
 
     ``inputs`` has shape ``(N, C, H, W)`` of the layer. Each input element is
     used by ``K x #{(p, r): p*stride + r*dilation = h} x #{(q, s): ...}`` MACs.
+
+    >>> from mini_accel.mapping_model import ConvLayer
+    >>> layer = ConvLayer(K=2, P=2, R=2)              # inputs (1, 1, 3, 1)
+    >>> nonzero_input_macs(layer, np.array([1.0, 0.0, 1.0]).reshape(1, 1, 3, 1))  # rows 0, 2 used once
+    4
     """
-    x = _matrix("inputs", inputs, ndim=4)
+    from .mapping_model import ConvLayer
+    check_instance("layer", layer, ConvLayer)
+    x = check_array("inputs", inputs, ndim=4, dtype=None)
     want = (layer.N, layer.C, layer.H, layer.W)
     if x.shape != want:
         raise ValueError(f"inputs must have shape (N, C, H, W) = {want}, got {x.shape}")
-    uses_h = np.zeros(layer.H, dtype=np.int64)
-    for p in range(layer.P):
-        for r in range(layer.R):
-            uses_h[p * layer.stride + r * layer.dilation] += 1
-    uses_w = np.zeros(layer.W, dtype=np.int64)
-    for q in range(layer.Q):
-        for s in range(layer.S):
-            uses_w[q * layer.stride + s * layer.dilation] += 1
+    uses_h = _uses(layer.H, layer.P, layer.R, layer.stride, layer.dilation)
+    uses_w = _uses(layer.W, layer.Q, layer.S, layer.stride, layer.dilation)
     nz = (x != 0).sum(axis=(0, 1))
     return int(layer.K * (nz * uses_h[:, None] * uses_w[None, :]).sum())
 
 
+def _uses(size, outs, taps, stride, dilation) -> np.ndarray:
+    """``uses[h] = #{(p, r): p*stride + r*dilation = h}``, as an exact integer convolution."""
+    a = np.zeros(size, dtype=np.int64)
+    a[np.arange(outs) * stride] = 1
+    b = np.zeros(size, dtype=np.int64)
+    b[np.arange(taps) * dilation] = 1
+    return np.convolve(a, b)[:size]
+
+
 @dataclass
 class SparseCost:
-    """Energy and cycles of a mapping when zero inputs are gated or skipped."""
+    """Energy and cycles of a mapping when zero inputs are gated or skipped.
+
+    >>> from mini_accel.mapping import Architecture, ConvLayer, Mapping, evaluate
+    >>> layer, arch = ConvLayer(K=2, C=2), Architecture.eyeriss_like(num_pes=2)
+    >>> res = evaluate(layer, arch, Mapping.from_factors(arch, layer, [{}, {"C": 2}], spatial={"K": 2}))
+    >>> cost = sparse_mapping_cost(res, arch, 1.0, mode="gate")     # nothing to gate
+    >>> cost.energy == cost.dense_energy, cost.cycles == cost.dense_cycles
+    (True, True)
+    """
     mode: str
     effectual_fraction: float
     energy: float
@@ -421,7 +495,8 @@ class SparseCost:
     dense_cycles: int
 
 
-def sparse_mapping_cost(result, arch, effectual_fraction: float, mode: str = "gate") -> SparseCost:
+def sparse_mapping_cost(result, arch, effectual_fraction: float,
+                        mode: Literal["gate", "skip"] = "gate") -> SparseCost:
     """Cost of a mapping (``mapping.evaluate`` result) with zero inputs gated or skipped.
 
     ``effectual_fraction`` is the fraction of MACs whose input is nonzero
@@ -437,10 +512,19 @@ def sparse_mapping_cost(result, arch, effectual_fraction: float, mode: str = "ga
 
     Storage above the PE is unchanged (compressing it is the formats' job);
     skipping assumes perfect load balance across PEs (an upper bound).
+
+    >>> from mini_accel.mapping import Architecture, ConvLayer, Mapping, evaluate
+    >>> layer, arch = ConvLayer(K=2, C=2), Architecture.eyeriss_like(num_pes=2)
+    >>> res = evaluate(layer, arch, Mapping.from_factors(arch, layer, [{}, {"C": 2}], spatial={"K": 2}))
+    >>> cost = sparse_mapping_cost(res, arch, 0.5, mode="skip")
+    >>> cost.cycles, cost.dense_cycles, cost.energy < cost.dense_energy
+    (1.0, 2, True)
     """
+    from .mapping_model import Architecture, MappingResult
+    check_instance("result", result, MappingResult, what="a MappingResult of mapping.evaluate")
+    check_instance("arch", arch, Architecture, what="an Architecture")
     f = fraction("effectual_fraction", effectual_fraction)
-    if mode not in ("gate", "skip"):
-        raise ValueError(f"mode must be 'gate' or 'skip', got {mode!r}")
+    mode = check_option("mode", mode, ("gate", "skip"))
     by_level = dict(result.energy_by_level)
     inner = arch.levels[-1]
     if set(result.counts) != set(arch.level_names):

@@ -53,42 +53,50 @@ Example
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from ._checks import positive_int
+from ._checks import check_bool, check_int, check_option, check_size
 from ._core import load as _load_kernels
 
 _kernels = _load_kernels("systolic")   # compiled, else the pure-numpy twin
 
 DATAFLOWS = ("ws", "os", "is")
+OVERFLOWS = ("raise", "wrap")
+Dataflow = Literal["ws", "os", "is"]
 #: Largest array side the simulator accepts (the TPU v1 MXU is 256).
 MAX_ARRAY_SIDE = 4096
 #: Largest array side for which :meth:`SystolicArray.trace` records every cycle.
 MAX_TRACE_SIDE = 16
 #: Largest number of (cycle, PE) slots a trace may hold (about 48 MB).
 MAX_TRACE_SLOTS = 2_000_000
+#: Most MACs one :meth:`SystolicArray.matmul` simulates (about 17 billion; the
+#: closed forms take any size).
+MAX_MATMUL_MACS = 2 ** 34
 
-_INT_DTYPES = (np.dtype(np.int8), np.dtype(np.int16), np.dtype(np.int32))
-_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+#: Operand dtypes the array multiplies, as the format registry names them; the
+#: accumulator of each is the registry's (int32 for integers, fp32 for floats).
+#: float64 is not a hardware format: it is accepted for exact reference runs and
+#: accumulates in float64.
+_REGISTRY_NAMES = {np.dtype(np.int8): "int8", np.dtype(np.int16): "int16",
+                   np.dtype(np.int32): "int32", np.dtype(np.float16): "fp16",
+                   np.dtype(np.float32): "fp32"}
+_NUMPY_DTYPES = {"int32": np.dtype(np.int32), "fp32": np.dtype(np.float32)}
+_INT_DTYPES = tuple(d for d in _REGISTRY_NAMES if d.kind == "i")
+_FLOAT_DTYPES = tuple(d for d in _REGISTRY_NAMES if d.kind == "f") + (np.dtype(np.float64),)
 _INT32 = np.iinfo(np.int32)
 
 
 # --------------------------------------------------------------------------- #
 # Validation helpers (the public boundary; the kernels trust their inputs)
 # --------------------------------------------------------------------------- #
-def _check_dataflow(dataflow) -> str:
-    if not isinstance(dataflow, str):
-        raise TypeError(f"dataflow must be one of {DATAFLOWS}, got {type(dataflow).__name__}")
-    df = dataflow.lower()
-    if df not in DATAFLOWS:
-        raise ValueError(
-            f"dataflow must be one of {DATAFLOWS} (weight-, output- or input-stationary), "
-            f"got {dataflow!r}"
-        )
-    return df
+def _dims(M, K, N, rows, cols, dataflow) -> tuple:
+    """The checked ``(M, K, N, rows, cols, dataflow)`` of the closed-form models."""
+    return (check_int("M", M, low=1), check_int("K", K, low=1), check_int("N", N, low=1),
+            check_int("rows", rows, low=1), check_int("cols", cols, low=1),
+            check_option("dataflow", dataflow, DATAFLOWS))
 
 
 def _check_operand(name: str, x) -> np.ndarray:
@@ -97,6 +105,7 @@ def _check_operand(name: str, x) -> np.ndarray:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a 2-D numpy array, got {type(x).__name__}") from exc
+    check_size(name, x.size)         # before any copy or scan of a (broadcast) view
     if x.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got an array with shape {x.shape}")
     if x.size == 0:
@@ -122,11 +131,11 @@ def _accumulator_dtype(A: np.ndarray, B: np.ndarray) -> np.dtype:
             f"A is {A.dtype} but B is {B.dtype}: the MAC array multiplies two integer "
             "or two floating-point operands; cast one of them"
         )
-    if A.dtype.kind == "i":
-        return np.dtype(np.int32)
     if np.dtype(np.float64) in (A.dtype, B.dtype):
         return np.dtype(np.float64)
-    return np.dtype(np.float32)
+    from .formats import FORMATS  # here: `import mini_accel` loads only this module (light import)
+    widest = max((A.dtype, B.dtype), key=lambda d: d.itemsize)
+    return _NUMPY_DTYPES[FORMATS[_REGISTRY_NAMES[widest]].accumulator]
 
 
 def _check_shapes(A: np.ndarray, B: np.ndarray) -> tuple[int, int, int]:
@@ -135,7 +144,12 @@ def _check_shapes(A: np.ndarray, B: np.ndarray) -> tuple[int, int, int]:
             f"inner dimensions differ: A is {A.shape[0]}x{A.shape[1]} (M x K) and B is "
             f"{B.shape[0]}x{B.shape[1]} (K x N); A.shape[1] must equal B.shape[0]"
         )
-    return A.shape[0], A.shape[1], B.shape[1]
+    M, K, N = A.shape[0], A.shape[1], B.shape[1]
+    if M * K * N > MAX_MATMUL_MACS:
+        raise ValueError(f"A @ B is {M * K * N:,} MACs, more than the {MAX_MATMUL_MACS:,} "
+                         "matmul() simulates; use systolic_cycles() and systolic_traffic() "
+                         "for the counts of a GEMM this large")
+    return M, K, N
 
 
 def _int32_overflows(A: np.ndarray, B: np.ndarray) -> bool:
@@ -161,20 +175,19 @@ def _geometry(M: int, K: int, N: int, rows: int, cols: int, dataflow: str):
     return K, M, N          # os: stream K; outputs tile M x N
 
 
-def systolic_folds(M: int, K: int, N: int, rows: int, cols: int, dataflow: str = "ws") -> int:
+def systolic_folds(M: int, K: int, N: int, rows: int, cols: int, dataflow: Dataflow = "ws") -> int:
     """Number of array-sized tiles (folds) a GEMM is cut into.
 
     >>> systolic_folds(1024, 1024, 1024, 256, 256, "ws")
     16
     """
-    M, K, N = positive_int("M", M), positive_int("K", K), positive_int("N", N)
-    R, C = positive_int("rows", rows), positive_int("cols", cols)
-    _, s_rows, s_cols = _geometry(M, K, N, R, C, _check_dataflow(dataflow))
-    return math.ceil(s_rows / R) * math.ceil(s_cols / C)
+    M, K, N, R, C, df = _dims(M, K, N, rows, cols, dataflow)
+    _, s_rows, s_cols = _geometry(M, K, N, R, C, df)
+    return -(-s_rows // R) * -(-s_cols // C)
 
 
 def systolic_cycles(M: int, K: int, N: int, rows: int, cols: int,
-                    dataflow: str = "ws", double_buffer: bool = False) -> int:
+                    dataflow: Dataflow = "ws", double_buffer: bool = False) -> int:
     """Cycles to compute ``(M, K) @ (K, N)`` on a ``rows x cols`` array, in closed form.
 
     Derivation (R = rows, C = cols, T = streamed length: M for ws, N for is,
@@ -228,23 +241,28 @@ def systolic_cycles(M: int, K: int, N: int, rows: int, cols: int,
     >>> systolic_cycles(1024, 1024, 1024, 256, 256, "ws", double_buffer=True)
     24800
     """
-    M, K, N = positive_int("M", M), positive_int("K", K), positive_int("N", N)
-    R, C = positive_int("rows", rows), positive_int("cols", cols)
-    df = _check_dataflow(dataflow)
+    M, K, N, R, C, df = _dims(M, K, N, rows, cols, dataflow)
     T = _geometry(M, K, N, R, C, df)[0]
     F = systolic_folds(M, K, N, R, C, df)
-    if double_buffer:
+    if check_bool("double_buffer", double_buffer):
         return F * (T + R + C - 2) + R
     return F * (2 * R + C + T - 2)
 
 
 def _tile_sizes(extent: int, tile: int) -> list[int]:
+    """The tile sizes of one dimension, in order (only for small extents: see :func:`_tile_sum`)."""
     full, rest = divmod(extent, tile)
     return [tile] * full + ([rest] if rest else [])
 
 
+def _tile_sum(extent: int, tile: int, f) -> int:
+    """``sum(f(r) for r in _tile_sizes(extent, tile))`` without the list (any extent)."""
+    full, rest = divmod(extent, tile)
+    return full * f(tile) + (f(rest) if rest else 0)
+
+
 def systolic_traffic(M: int, K: int, N: int, rows: int, cols: int,
-                     dataflow: str = "ws") -> dict[str, int]:
+                     dataflow: Dataflow = "ws") -> dict[str, int]:
     """Operand traffic of a GEMM on the array, in elements, in closed form.
 
     Keys: ``a_reads`` and ``b_reads`` (elements read from each operand's
@@ -258,32 +276,31 @@ def systolic_traffic(M: int, K: int, N: int, rows: int, cols: int,
     >>> systolic_traffic(4, 4, 4, 4, 4, "ws")["a_reads"]
     16
     """
-    M, K, N = positive_int("M", M), positive_int("K", K), positive_int("N", N)
-    R, C = positive_int("rows", rows), positive_int("cols", cols)
-    df = _check_dataflow(dataflow)
+    M, K, N, R, C, df = _dims(M, K, N, rows, cols, dataflow)
     if df == "os":
-        m_tiles, n_tiles = _tile_sizes(M, R), _tile_sizes(N, C)
-        drain = sum(c * (r * (R - 1) - r * (r - 1) // 2) for r in m_tiles for c in n_tiles)
+        m_folds, n_folds = -(-M // R), -(-N // C)
+        # sum over fold tiles r x c of c * (r*(R-1) - r*(r-1)/2); the c's sum to N
+        drain = N * _tile_sum(M, R, lambda r: r * (R - 1) - r * (r - 1) // 2)
         return {
-            "a_reads": M * K * len(n_tiles),
-            "b_reads": K * N * len(m_tiles),
+            "a_reads": M * K * n_folds,
+            "b_reads": K * N * m_folds,
             "out_writes": M * N,
-            "a_hops": M * K * len(n_tiles) * (C - 1),
-            "b_hops": K * N * len(m_tiles) * (R - 1),
+            "a_hops": M * K * n_folds * (C - 1),
+            "b_hops": K * N * m_folds * (R - 1),
             "out_hops": drain,
         }
     # ws and is: a stationary operand S (K x n_extent) and a streamed one (T x K).
     T, _, s_cols = _geometry(M, K, N, R, C, df)
-    k_tiles, c_tiles = _tile_sizes(K, R), _tile_sizes(s_cols, C)
-    streamed_reads = T * K * len(c_tiles)
-    load_hops = sum(c * r * (r - 1) // 2 for r in k_tiles for c in c_tiles)
+    k_folds, c_folds = -(-K // R), -(-s_cols // C)
+    streamed_reads = T * K * c_folds
+    load_hops = s_cols * _tile_sum(K, R, lambda r: r * (r - 1) // 2)
     counts = {
         "stationary_reads": K * s_cols,
         "streamed_reads": streamed_reads,
-        "out_writes": T * s_cols * len(k_tiles),
+        "out_writes": T * s_cols * k_folds,
         "streamed_hops": streamed_reads * (C - 1),
         "load_hops": load_hops,
-        "out_hops": T * s_cols * len(k_tiles) * (R - 1),
+        "out_hops": T * s_cols * k_folds * (R - 1),
     }
     a, b = ("streamed", "stationary") if df == "ws" else ("stationary", "streamed")
     return {
@@ -305,6 +322,12 @@ class SystolicResult:
 
     ``output`` is exactly ``A @ B`` (int32, float32 or float64, see the module
     docstring). ``utilization = macs / (rows * cols * cycles)``.
+
+    >>> res = SystolicArray(2, 2).matmul(np.ones((2, 2), np.int8), np.ones((2, 2), np.int8))
+    >>> res.macs, res.cycles, res.utilization, res.pe_cycles     # 2*2 + 2 + 2 - 2 = 6 cycles
+    (8, 6, 0.3333333333333333, 24)
+    >>> res.to_dict()["a_reads"], res.pe_hops
+    (4, 10)
     """
 
     output: np.ndarray
@@ -375,6 +398,10 @@ class SystolicTrace:
     fold whose wave is in the array. With double buffering the shadow loads
     and drains overlap a stream and are not drawn. ``result`` is the matching
     :class:`SystolicResult`.
+
+    >>> tr = SystolicArray(2, 2).trace(np.ones((1, 2), np.int8), np.ones((2, 2), np.int8))
+    >>> tr.cycles, tr.phase[:3].tolist(), float(tr.frame(2)["psum"][0, 0])   # 2 loads, then PE(0, 0)
+    (5, ['load', 'load', 'stream'], 1.0)
     """
 
     a: np.ndarray
@@ -389,8 +416,8 @@ class SystolicTrace:
         return self.a.shape[0]
 
     def frame(self, t: int) -> dict:
-        """The registers at cycle ``t`` as a dict of (rows, cols) arrays."""
-        t = positive_int("t", t, low=0, high=self.cycles - 1)
+        """The registers at cycle ``t`` as a dict of (rows, cols) arrays (class example)."""
+        t = check_int("t", t, low=0, high=self.cycles - 1)
         return {"a": self.a[t], "b": self.b[t], "psum": self.psum[t],
                 "phase": str(self.phase[t]), "fold": int(self.fold[t])}
 
@@ -420,17 +447,13 @@ class SystolicArray:
     28
     """
 
-    def __init__(self, rows: int, cols: int, dataflow: str = "ws",
-                 double_buffer: bool = False, overflow: str = "raise"):
-        self.rows = positive_int("rows", rows, high=MAX_ARRAY_SIDE)
-        self.cols = positive_int("cols", cols, high=MAX_ARRAY_SIDE)
-        self.dataflow = _check_dataflow(dataflow)
-        if not isinstance(double_buffer, (bool, np.bool_)):
-            raise TypeError(f"double_buffer must be True or False, got {double_buffer!r}")
-        self.double_buffer = bool(double_buffer)
-        if overflow not in ("raise", "wrap"):
-            raise ValueError(f"overflow must be 'raise' or 'wrap', got {overflow!r}")
-        self.overflow = overflow
+    def __init__(self, rows: int, cols: int, dataflow: Dataflow = "ws",
+                 double_buffer: bool = False, overflow: Literal["raise", "wrap"] = "raise"):
+        self.rows = check_int("rows", rows, low=1, high=MAX_ARRAY_SIDE)
+        self.cols = check_int("cols", cols, low=1, high=MAX_ARRAY_SIDE)
+        self.dataflow = check_option("dataflow", dataflow, DATAFLOWS)
+        self.double_buffer = check_bool("double_buffer", double_buffer)
+        self.overflow = check_option("overflow", overflow, OVERFLOWS)
 
     def __repr__(self) -> str:
         return (f"SystolicArray({self.rows}, {self.cols}, dataflow={self.dataflow!r}, "
@@ -438,11 +461,19 @@ class SystolicArray:
 
     # -- public API ---------------------------------------------------------
     def cycles(self, M: int, K: int, N: int) -> int:
-        """Closed-form cycles of an (M, K) @ (K, N) GEMM on this array."""
+        """Closed-form cycles of an (M, K) @ (K, N) GEMM on this array.
+
+        >>> SystolicArray(256, 256).cycles(1024, 1024, 1024)     # as systolic_cycles
+        28640
+        """
         return systolic_cycles(M, K, N, self.rows, self.cols, self.dataflow, self.double_buffer)
 
     def matmul(self, A, B) -> SystolicResult:
-        """Multiply ``A (M, K) @ B (K, N)`` cycle by cycle; see :class:`SystolicResult`."""
+        """Multiply ``A (M, K) @ B (K, N)`` cycle by cycle; see :class:`SystolicResult`.
+
+        >>> SystolicArray(2, 2, "os").matmul([[1.5, 2.0]], np.eye(2, dtype=np.float32)).output
+        array([[1.5, 2. ]])
+        """
         A, B, acc = self._prepare(A, B)
         M, K, N = A.shape[0], A.shape[1], B.shape[1]
         R, C = self.rows, self.cols
@@ -466,7 +497,8 @@ class SystolicArray:
     def trace(self, A, B) -> SystolicTrace:
         """Run a small GEMM and record every PE register at every cycle.
 
-        Arrays up to 16 x 16 and at most 2 million (cycle, PE) slots.
+        Arrays up to 16 x 16 and at most 2 million (cycle, PE) slots; see
+        :class:`SystolicTrace` for an example.
         """
         if self.rows > MAX_TRACE_SIDE or self.cols > MAX_TRACE_SIDE:
             raise ValueError(
@@ -482,7 +514,7 @@ class SystolicArray:
                 f"{MAX_TRACE_SLOTS:,} slots; use smaller matrices for trace(), or matmul() for counts"
             )
         result = self.matmul(A, B)
-        from ._trace import build_trace  # small helper module, only needed here
+        from ._register_trace import build_trace  # only needed here
         return build_trace(self, np.asarray(A_chk), np.asarray(B_chk), result)
 
     # -- internals ----------------------------------------------------------
@@ -502,11 +534,12 @@ class SystolicArray:
     def _result(self, out, M, K, N, walked) -> SystolicResult:
         R, C, df = self.rows, self.cols, self.dataflow
         T, s_rows, s_cols = _geometry(M, K, N, R, C, df)
-        row_tiles, col_tiles = _tile_sizes(s_rows, R), _tile_sizes(s_cols, C)
-        folds = len(row_tiles) * len(col_tiles)
+        row_folds, col_folds = -(-s_rows // R), -(-s_cols // C)
+        folds = row_folds * col_folds
         # The kernel walked the real part of every fold's wave; the zero-padded
         # part of a partial tile adds (R - r) + (C - c) more cycles per fold.
-        padding = sum((R - r) + (C - c) for r in row_tiles for c in col_tiles)
+        padding = (col_folds * _tile_sum(s_rows, R, lambda r: R - r)
+                   + row_folds * _tile_sum(s_cols, C, lambda c: C - c))
         waves = walked + padding
         cycles = waves + (R if self.double_buffer else folds * R)
         traffic = systolic_traffic(M, K, N, R, C, df)

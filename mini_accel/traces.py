@@ -46,19 +46,37 @@ access happens once per tile and row.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
-from ._checks import positive_int as _int
+from ._checks import check_bool, check_instance, check_int, check_option
 
 #: Longest trace a generator builds (about 13 bytes per access in memory).
 MAX_TRACE_LENGTH = 40_000_000
+#: Every byte an access touches lies below this address (2**56, a 64 PiB
+#: address space; the cache simulator's bound, so its int64 arithmetic never
+#: overflows).
+MAX_ADDRESS = 1 << 56
 _LETTERS = {"m": "m", "i": "m", "n": "n", "j": "n", "k": "k"}
+StreamKind = Literal["read", "write", "copy"]
+
+
+def _check_end(end: int, what: str) -> None:
+    """Refuse a trace whose last byte would lie at or past :data:`MAX_ADDRESS`."""
+    if end > MAX_ADDRESS:
+        raise ValueError(f"{what} would touch byte address {end - 1:,}, past the "
+                         f"{MAX_ADDRESS:,} (2**56) bytes the simulator addresses; "
+                         "use smaller sizes or a lower base")
 
 
 class Trace(NamedTuple):
-    """An address trace: ``addresses`` int64, ``is_write`` bool, ``sizes`` int32 (bytes)."""
+    """An address trace: ``addresses`` int64, ``is_write`` bool, ``sizes`` int32 (bytes).
+
+    >>> tr = stream_trace(4, kind="write")
+    >>> tr.accesses, tr.writes, tr
+    (4, 4, Trace(4 accesses, 4 writes, 16 bytes))
+    """
 
     addresses: np.ndarray
     is_write: np.ndarray
@@ -87,8 +105,7 @@ def concat(*traces: Trace) -> Trace:
     if not traces:
         raise ValueError("concat needs at least one Trace")
     for i, t in enumerate(traces):
-        if not isinstance(t, Trace):
-            raise TypeError(f"argument {i} must be a Trace, got {type(t).__name__}")
+        check_instance(f"traces[{i}]", t, Trace)
     return Trace(*(np.concatenate([t[f] for t in traces]) for f in range(3)))
 
 
@@ -96,7 +113,10 @@ def concat(*traces: Trace) -> Trace:
 # Validation
 # --------------------------------------------------------------------------- #
 def _order(name: str, order) -> str:
-    if not isinstance(order, str) or len(order) != 3:
+    if not isinstance(order, str):
+        raise TypeError(f"{name} must be three loop letters such as 'ijk' or 'mnk', got "
+                        f"{type(order).__name__}")
+    if len(order) != 3:
         raise ValueError(f"{name} must be three loop letters such as 'ijk' or 'mnk', got {order!r}")
     letters = "".join(_LETTERS.get(c, "?") for c in order.lower())
     if sorted(letters) != ["k", "m", "n"]:
@@ -128,12 +148,13 @@ def gemm_layout(M: int, K: int, N: int, elem_bytes: int = 4, base: int = 0,
     >>> gemm_layout(2, 2, 2)
     {'A': 0, 'B': 4096, 'C': 8192}
     """
-    M, K, N = _int("M", M), _int("K", K), _int("N", N)
-    elem_bytes, align = _int("elem_bytes", elem_bytes, high=64), _int("align", align)
-    base = _int("base", base, low=0)
+    M, K, N = check_int("M", M, low=1), check_int("K", K, low=1), check_int("N", N, low=1)
+    elem_bytes, align = check_int("elem_bytes", elem_bytes, high=64, low=1), check_int("align", align, low=1)
+    base = check_int("base", base, low=0, high=MAX_ADDRESS - 1)
     a = _align_up(base, align)
     b = _align_up(a + M * K * elem_bytes, align)
     c = _align_up(b + K * N * elem_bytes, align)
+    _check_end(c + M * N * elem_bytes, "gemm_layout")
     return {"A": a, "B": b, "C": c}
 
 
@@ -142,10 +163,18 @@ def _bases(bases, M, K, N, elem_bytes, align) -> tuple[int, int, int]:
         lay = gemm_layout(M, K, N, elem_bytes, 0, align)
         return lay["A"], lay["B"], lay["C"]
     if isinstance(bases, dict):
-        bases = (bases.get("A"), bases.get("B"), bases.get("C"))
-    if not isinstance(bases, (tuple, list)) or len(bases) != 3:
-        raise ValueError("bases must be (A, B, C) byte addresses or a dict with keys 'A', 'B', 'C'")
-    return tuple(_int(f"bases[{name}]", v, low=0) for name, v in zip("ABC", bases))
+        if set(bases) != {"A", "B", "C"}:
+            raise ValueError(f"bases must have the keys 'A', 'B' and 'C', got {sorted(map(str, bases))}")
+        bases = (bases["A"], bases["B"], bases["C"])
+    if not isinstance(bases, (tuple, list)):
+        raise TypeError(f"bases must be (A, B, C) byte addresses or a dict with keys 'A', 'B', "
+                        f"'C', got {type(bases).__name__}")
+    if len(bases) != 3:
+        raise ValueError(f"bases must hold three byte addresses (A, B, C), got {len(bases)}")
+    out = tuple(check_int(f"bases[{name}]", v, low=0) for name, v in zip("ABC", bases))
+    for name, base, words in zip("ABC", out, (M * K, K * N, M * N)):
+        _check_end(base + words * elem_bytes, f"operand {name} at bases[{name}]")
+    return out
 
 
 # --------------------------------------------------------------------------- #
@@ -245,12 +274,13 @@ def gemm_trace(M: int, K: int, N: int, order: str = "ijk", elem_bytes: int = 4,
     >>> gemm_trace(4, 4, 4, order="kij").accesses     # 64 iterations x 3 + 16 hoisted loads
     208
     """
-    M, K, N = _int("M", M), _int("K", K), _int("N", N)
+    M, K, N = check_int("M", M, low=1), check_int("K", K, low=1), check_int("N", N, low=1)
     order = _order("order", order)
-    elem_bytes = _int("elem_bytes", elem_bytes, high=64)
-    base = _bases(bases, M, K, N, elem_bytes, _int("align", align))
+    elem_bytes = check_int("elem_bytes", elem_bytes, high=64, low=1)
+    keep_in_register = check_bool("keep_in_register", keep_in_register)
+    base = _bases(bases, M, K, N, elem_bytes, check_int("align", align, low=1))
     dims = {"m": M, "n": N, "k": K}
-    return _nest_trace(M, K, N, dims, order, order, elem_bytes, bool(keep_in_register), base,
+    return _nest_trace(M, K, N, dims, order, order, elem_bytes, keep_in_register, base,
                        "gemm_trace")
 
 
@@ -267,14 +297,16 @@ def tiled_gemm_trace(M: int, K: int, N: int, tile_m: int, tile_k: int, tile_n: i
     >>> bool((a == gemm_trace(8, 8, 8).addresses).all())
     True
     """
-    M, K, N = _int("M", M), _int("K", K), _int("N", N)
-    tiles = {"m": min(_int("tile_m", tile_m), M), "k": min(_int("tile_k", tile_k), K),
-             "n": min(_int("tile_n", tile_n), N)}
+    M, K, N = check_int("M", M, low=1), check_int("K", K, low=1), check_int("N", N, low=1)
+    tiles = {"m": min(check_int("tile_m", tile_m, low=1), M),
+             "k": min(check_int("tile_k", tile_k, low=1), K),
+             "n": min(check_int("tile_n", tile_n, low=1), N)}
     order = _order("order", order)
     inner_order = order if inner_order is None else _order("inner_order", inner_order)
-    elem_bytes = _int("elem_bytes", elem_bytes, high=64)
-    base = _bases(bases, M, K, N, elem_bytes, _int("align", align))
-    return _nest_trace(M, K, N, tiles, order, inner_order, elem_bytes, bool(keep_in_register),
+    elem_bytes = check_int("elem_bytes", elem_bytes, high=64, low=1)
+    keep_in_register = check_bool("keep_in_register", keep_in_register)
+    base = _bases(bases, M, K, N, elem_bytes, check_int("align", align, low=1))
+    return _nest_trace(M, K, N, tiles, order, inner_order, elem_bytes, keep_in_register,
                        base, "tiled_gemm_trace")
 
 
@@ -282,7 +314,13 @@ def tiled_gemm_trace(M: int, K: int, N: int, tile_m: int, tile_k: int, tile_n: i
 # Convolution lowered to a GEMM (im2col)
 # --------------------------------------------------------------------------- #
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output height or width of a convolution: ``(size + 2*padding - kernel) // stride + 1``."""
+    """Output height or width of a convolution: ``(size + 2*padding - kernel) // stride + 1``.
+
+    >>> conv_output_size(224, kernel=7, stride=2, padding=3)     # ResNet-50's first layer
+    112
+    """
+    size, kernel = check_int("size", size, low=1), check_int("kernel", kernel, low=1)
+    stride, padding = check_int("stride", stride, low=1), check_int("padding", padding, low=0)
     return (size + 2 * padding - kernel) // stride + 1
 
 
@@ -311,17 +349,19 @@ def im2col_conv_trace(in_channels: int, height: int, width: int, out_channels: i
     >>> int(tr.is_write[:32].sum())                       # 16 cols writes, 16 input reads
     16
     """
-    C, H, W = _int("in_channels", in_channels), _int("height", height), _int("width", width)
-    K_out, batch = _int("out_channels", out_channels), _int("batch", batch)
+    C, H, W = (check_int(n, v, low=1) for n, v in
+               (("in_channels", in_channels), ("height", height), ("width", width)))
+    K_out, batch = check_int("out_channels", out_channels, low=1), check_int("batch", batch, low=1)
     if isinstance(kernel, tuple):
         if len(kernel) != 2:
             raise ValueError(f"kernel must be an int or (R, S), got {kernel!r}")
-        R, S = _int("kernel[0]", kernel[0]), _int("kernel[1]", kernel[1])
+        R, S = check_int("kernel[0]", kernel[0], low=1), check_int("kernel[1]", kernel[1], low=1)
     else:
-        R = S = _int("kernel", kernel)
-    stride, padding = _int("stride", stride), _int("padding", padding, low=0)
-    elem_bytes, align = _int("elem_bytes", elem_bytes, high=64), _int("align", align)
+        R = S = check_int("kernel", kernel, low=1)
+    stride, padding = check_int("stride", stride, low=1), check_int("padding", padding, low=0)
+    elem_bytes, align = check_int("elem_bytes", elem_bytes, high=64, low=1), check_int("align", align, low=1)
     order = _order("order", order)
+    keep_in_register = check_bool("keep_in_register", keep_in_register)
     P, Q = conv_output_size(H, R, stride, padding), conv_output_size(W, S, stride, padding)
     if P < 1 or Q < 1:
         raise ValueError(f"a {R}x{S} kernel with padding {padding} does not fit in a {H}x{W} "
@@ -331,6 +371,7 @@ def im2col_conv_trace(in_channels: int, height: int, width: int, out_channels: i
     cols0 = _align_up(x0 + batch * C * H * W * elem_bytes, align)
     w0 = _align_up(cols0 + rows * ncols * elem_bytes, align)
     out0 = _align_up(w0 + K_out * rows * elem_bytes, align)
+    _check_end(out0 + K_out * ncols * elem_bytes, "im2col_conv_trace")
 
     n_lower = rows * ncols
     _check_length(2 * n_lower, "im2col_conv_trace (lowering)")
@@ -359,7 +400,7 @@ def im2col_conv_trace(in_channels: int, height: int, width: int, out_channels: i
 # --------------------------------------------------------------------------- #
 # Scans
 # --------------------------------------------------------------------------- #
-def stream_trace(n_elems: int, elem_bytes: int = 4, kind: str = "read", base: int = 0,
+def stream_trace(n_elems: int, elem_bytes: int = 4, kind: StreamKind = "read", base: int = 0,
                  passes: int = 1, align: int = 4096) -> Trace:
     """A sequential scan over an array of ``n_elems`` elements, ``passes`` times.
 
@@ -370,15 +411,17 @@ def stream_trace(n_elems: int, elem_bytes: int = 4, kind: str = "read", base: in
     >>> stream_trace(3, kind="copy").addresses.tolist()
     [0, 4096, 4, 4100, 8, 4104]
     """
-    n, eb = _int("n_elems", n_elems), _int("elem_bytes", elem_bytes, high=64)
-    base, passes = _int("base", base, low=0), _int("passes", passes)
-    if kind not in ("read", "write", "copy"):
-        raise ValueError(f"kind must be 'read', 'write' or 'copy', got {kind!r}")
+    n, eb = check_int("n_elems", n_elems, low=1), check_int("elem_bytes", elem_bytes, high=64, low=1)
+    base, passes = check_int("base", base, low=0, high=MAX_ADDRESS - 1), check_int("passes", passes, low=1)
+    kind = check_option("kind", kind, ("read", "write", "copy"))
+    align = check_int("align", align, low=1)
     per = 2 if kind == "copy" else 1
     _check_length(n * per * passes, "stream_trace")
+    dst0 = _align_up(base + n * eb, align)
+    _check_end(dst0 + n * eb if kind == "copy" else base + n * eb, "stream_trace")
     src = base + np.arange(n, dtype=np.int64) * eb
     if kind == "copy":
-        dst = _align_up(base + n * eb, _int("align", align)) + np.arange(n, dtype=np.int64) * eb
+        dst = dst0 + np.arange(n, dtype=np.int64) * eb
         one = np.stack([src, dst], axis=1).ravel()
         w = np.tile(np.array([False, True]), n)
     else:
@@ -394,9 +437,11 @@ def strided_trace(n_accesses: int, stride_bytes: int, elem_bytes: int = 4, base:
     >>> strided_trace(3, stride_bytes=256, base=8).addresses.tolist()
     [8, 264, 520]
     """
-    n, stride = _int("n_accesses", n_accesses), _int("stride_bytes", stride_bytes)
-    eb, base = _int("elem_bytes", elem_bytes, high=64), _int("base", base, low=0)
-    passes = _int("passes", passes)
+    n, stride = check_int("n_accesses", n_accesses, low=1), check_int("stride_bytes", stride_bytes, low=1)
+    eb, base = check_int("elem_bytes", elem_bytes, high=64, low=1), check_int("base", base, low=0, high=MAX_ADDRESS - 1)
+    passes = check_int("passes", passes, low=1)
+    write = check_bool("write", write)
     _check_length(n * passes, "strided_trace")
+    _check_end(base + (n - 1) * stride + eb, "strided_trace")
     one = base + np.arange(n, dtype=np.int64) * stride
-    return _trace(np.tile(one, passes), np.full(n * passes, bool(write)), eb)
+    return _trace(np.tile(one, passes), np.full(n * passes, write), eb)

@@ -40,8 +40,11 @@ integer formats); only cycles and operand traffic differ.
 
 Number formats
 --------------
-``fmt`` names what the multipliers take and what the accumulators keep
-(:data:`FORMATS`):
+``precision`` names what the multipliers take and what the accumulators keep
+(:data:`FORMATS`; the old keyword ``fmt=`` still works for one release, with a
+DeprecationWarning). Four are registry formats (:data:`mini_accel.formats.FORMATS`),
+accumulated in the registry's accumulator for them; ``"fp16_acc16"`` is a
+*recipe*, fp16 operands with an fp16 accumulator:
 
 * ``"fp32"``: float32 operands, float32 accumulation (on the array: its
   float32 kernel; without an array: numpy's float32 matmul).
@@ -62,7 +65,7 @@ Number formats
 >>> from mini_accel import SystolicArray
 >>> x = np.arange(6, dtype=np.int32).reshape(3, 2); W = np.ones((2, 4), np.int32)
 >>> dy = np.ones((3, 4), np.int32)
->>> g = dense_backward(x, W, dy, fmt="int32", array=SystolicArray(4, 4, "ws"))
+>>> g = dense_backward(x, W, dy, precision="int32", array=SystolicArray(4, 4, "ws"))
 >>> g.dW.tolist(), g.dX.shape, [r.shape for r in g.results]
 ([[6, 6, 6, 6], [9, 9, 9, 9]], (3, 2), [(3, 4, 2), (2, 3, 4)])
 """
@@ -71,13 +74,26 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from ._checks import fraction, positive_int, positive_number
-from .formats import round_to_format
+from ._checks import (
+    check_array,
+    check_instance,
+    check_number,
+    check_option,
+    check_rng,
+    check_size,
+    positive_int,
+    positive_number,
+    renamed_keyword,
+)
+from .formats import canonical_format, round_to_format
 from .mixed_precision import DynamicLossScaler, matmul_fp16
 from .nn import col2im, conv_output_size, im2col, softmax_cross_entropy
+from .nn_counting import _pair, _shape_arg
+from .systolic import SystolicArray
 
 __all__ = [
     "FORMATS",
@@ -92,10 +108,16 @@ __all__ = [
     "train_mlp_formats",
 ]
 
+#: The ``precision`` values a GEMM here takes: registry formats (their accumulator
+#: is the registry's) and one recipe, ``"fp16_acc16"`` (fp16 operands, fp16 running sum).
 FORMATS = ("fp32", "bf16", "fp16", "fp16_acc16", "int32")
 _FLOAT_FORMATS = FORMATS[:4]
+Precision = Literal["fp32", "bf16", "fp16", "fp16_acc16", "int32"]
+FloatPrecision = Literal["fp32", "bf16", "fp16", "fp16_acc16"]
 #: Largest operand a GEMM here takes (elements), so a typo cannot allocate gigabytes.
 MAX_GEMM_ELEMENTS = 20_000_000
+#: Largest GEMM (M x K x N multiply-adds) it runs: seconds on numpy, longer on the array.
+MAX_GEMM_MACS = 1 << 33
 
 
 # --------------------------------------------------------------------------- #
@@ -114,29 +136,33 @@ def backward_gemm_shapes(M: int, K: int, N: int) -> dict:
 # --------------------------------------------------------------------------- #
 # One GEMM in a number format, on numpy or on the array
 # --------------------------------------------------------------------------- #
-def _check_fmt(fmt) -> str:
-    if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
-    return fmt
+def _precision(value, allowed=FORMATS) -> str:
+    return canonical_format(value, allowed=allowed)
 
 
-def _matrix(name: str, x, fmt: str) -> np.ndarray:
-    x = np.asarray(x)
-    if x.ndim != 2 or x.size == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D matrix, got shape {x.shape}")
-    if x.size > MAX_GEMM_ELEMENTS:
-        raise ValueError(f"{name} has {x.size:,} elements, more than {MAX_GEMM_ELEMENTS:,}; "
-                         "use smaller matrices")
-    if fmt == "int32":
-        if x.dtype.kind not in "iu":
-            raise TypeError(f"fmt='int32' needs integer {name}, got dtype {x.dtype}; "
-                            f"cast with {name}.astype(np.int32) or pick a float fmt")
-        return x
-    if x.dtype.kind not in "fiu" or x.dtype.kind == "b":
+def _matrix(name: str, x, fmt: str, gemm_with: tuple | None = None) -> np.ndarray:
+    """A non-empty finite 2-D matrix of numbers (integers for ``int32``), its size checked first.
+
+    ``gemm_with``: the shape of the right operand, to refuse a too large GEMM before scanning values.
+    """
+    if gemm_with is not None and len(np.shape(x)) == 2 and len(gemm_with) == 2:
+        macs = np.shape(x)[0] * np.shape(x)[1] * gemm_with[1]
+        if macs > MAX_GEMM_MACS:
+            raise ValueError(f"A {np.shape(x)} @ B {tuple(gemm_with)} is {macs:,} multiply-adds, more than the "
+                             f"{MAX_GEMM_MACS:,} this module runs; use smaller matrices")
+    x = check_array(name, x, ndim=2, dtype=None, allow_empty=False, max_elements=MAX_GEMM_ELEMENTS)
+    if x.dtype.kind == "b":
         raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or inf; the MAC array only takes finite numbers")
+    if fmt == "int32" and x.dtype.kind not in "iu":
+        raise TypeError(f"precision='int32' needs integer {name}, got dtype {x.dtype}; "
+                        f"cast with {name}.astype(np.int32) or pick a float precision")
     return x
+
+
+def _check_gemm(A, B, array) -> None:
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"inner dimensions differ: A is {A.shape}, B is {B.shape}")
+    check_instance("array", array, (SystolicArray, type(None)), what="a mini_accel.SystolicArray or None")
 
 
 def _store(x, fmt: str) -> np.ndarray:
@@ -146,8 +172,9 @@ def _store(x, fmt: str) -> np.ndarray:
     return round_to_format(x, "bf16" if fmt == "bf16" else "fp16")
 
 
-def gemm(A, B, fmt: str = "fp32", array=None):
-    """``A @ B`` with ``fmt``'s multiplies and accumulation; returns ``(C, SystolicResult or None)``.
+@renamed_keyword("fmt", "precision")
+def gemm(A, B, precision: Precision = "fp32", array=None):
+    """``A @ B`` with ``precision``'s multiplies and accumulation; returns ``(C, SystolicResult or None)``.
 
     Float results come back as float32 values *before* the store rounding
     (the accumulator's content): round them with the storage format yourself
@@ -159,12 +186,9 @@ def gemm(A, B, fmt: str = "fp32", array=None):
     >>> C.tolist(), res is None
     ([[3.0, 3.0], [3.0, 3.0]], True)
     """
-    fmt = _check_fmt(fmt)
-    A, B = _matrix("A", A, fmt), _matrix("B", B, fmt)
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(f"inner dimensions differ: A is {A.shape}, B is {B.shape}")
-    if array is not None and not (hasattr(array, "matmul") and hasattr(array, "cycles")):
-        raise TypeError(f"array must be a mini_accel.SystolicArray or None, got {type(array).__name__}")
+    fmt = _precision(precision)
+    A, B = _matrix("A", A, fmt, gemm_with=np.shape(B)), _matrix("B", B, fmt)
+    _check_gemm(A, B, array)
     if fmt == "int32":
         if array is not None:
             res = array.matmul(A.astype(np.int32), B.astype(np.int32))
@@ -205,15 +229,17 @@ class DenseGrads:
 
     @property
     def cycles(self) -> int:
+        """Array cycles of the backward GEMMs (0 on numpy)."""
         return sum(r.cycles for r in self.results)
 
 
-def dense_backward(x, W, dy, *, fmt: str = "fp32", array=None) -> DenseGrads:
+@renamed_keyword("fmt", "precision")
+def dense_backward(x, W, dy, *, precision: Precision = "fp32", array=None) -> DenseGrads:
     """Backward pass of ``y = x @ W + b``: ``dX = dy @ W.T``, ``dW = x.T @ dy``, ``db = sum(dy)``.
 
     Both GEMMs run on ``array`` when one is given (results in
     ``DenseGrads.results``, in the order dX, dW), otherwise on numpy, in
-    ``fmt`` (module docstring). ``db`` is a plain sum (a vector unit's job),
+    ``precision`` (module docstring). ``db`` is a plain sum (a vector unit's job),
     in int64 or float32.
 
     >>> import numpy as np
@@ -221,7 +247,7 @@ def dense_backward(x, W, dy, *, fmt: str = "fp32", array=None) -> DenseGrads:
     >>> g.dX.tolist(), g.db.tolist()
     ([[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]], [2.0, 2.0, 2.0, 2.0])
     """
-    fmt = _check_fmt(fmt)
+    fmt = _precision(precision)
     x, W, dy = _matrix("x", x, fmt), _matrix("W", W, fmt), _matrix("dy", dy, fmt)
     if x.shape[1] != W.shape[0] or dy.shape != (x.shape[0], W.shape[1]):
         raise ValueError(f"x {x.shape} @ W {W.shape} needs dy of shape {(x.shape[0], W.shape[1])}, "
@@ -232,7 +258,8 @@ def dense_backward(x, W, dy, *, fmt: str = "fp32", array=None) -> DenseGrads:
     return DenseGrads(dX, dW, db, [r for r in (r1, r2) if r is not None])
 
 
-def conv2d_backward(x, W, dy, stride=1, padding=0, *, fmt: str = "fp32", array=None) -> DenseGrads:
+@renamed_keyword("fmt", "precision")
+def conv2d_backward(x, W, dy, stride=1, padding=0, *, precision: Precision = "fp32", array=None) -> DenseGrads:
     """Backward pass of a (single-group) convolution through im2col GEMMs.
 
     ``x`` is ``(N, C, H, W)``, ``W`` ``(out, C, kh, kw)``, ``dy``
@@ -246,24 +273,22 @@ def conv2d_backward(x, W, dy, stride=1, padding=0, *, fmt: str = "fp32", array=N
     >>> g.dW[0, 0].tolist(), g.dX[0, 0].tolist()
     ([[4.0, 4.0], [4.0, 4.0]], [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]])
     """
-    fmt = _check_fmt(fmt)
-    x, W, dy = np.asarray(x), np.asarray(W), np.asarray(dy)
-    if x.ndim != 4 or W.ndim != 4 or dy.ndim != 4:
-        raise ValueError(f"x, W and dy must be 4-D (N, C, H, W), (out, C, kh, kw), (N, out, Ho, Wo); "
-                         f"got {x.shape}, {W.shape}, {dy.shape}")
+    fmt = _precision(precision)
+    x, W, dy = (check_array(name, v, ndim=4, dtype=None, allow_empty=False, max_elements=MAX_GEMM_ELEMENTS)
+                for name, v in (("x", x), ("W", W), ("dy", dy)))
     N, C, H, Wd = x.shape
     out, Cw, kh, kw = W.shape
     if Cw != C:
         raise ValueError(f"W has {Cw} input channels but x has {C}")
-    sh, sw = (stride, stride) if np.isscalar(stride) else tuple(stride)
-    ph, pw = (padding, padding) if np.isscalar(padding) else tuple(padding)
+    (sh, sw), (ph, pw) = _pair("stride", stride), _pair("padding", padding, low=0)
     Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(Wd, kw, sw, pw)
     if dy.shape != (N, out, Ho, Wo):
         raise ValueError(f"dy must have shape {(N, out, Ho, Wo)}, got {dy.shape}")
+    check_size("im2col(x) (N*Ho*Wo x C*kh*kw)", N * Ho * Wo * C * kh * kw, max_elements=MAX_GEMM_ELEMENTS)
     cols = im2col(x, (kh, kw), (sh, sw), (ph, pw))
     dy2 = np.ascontiguousarray(dy.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, out))
     Wm = np.ascontiguousarray(W.reshape(out, -1).T)            # (C*kh*kw, out): the forward B
-    g = dense_backward(cols, Wm, dy2, fmt=fmt, array=array)
+    g = dense_backward(cols, Wm, dy2, precision=fmt, array=array)
     dx = col2im(np.asarray(g.dX, dtype=np.float64), x.shape, (kh, kw), (sh, sw), (ph, pw))
     if fmt == "int32":
         dx = np.rint(dx).astype(np.int64)
@@ -277,26 +302,39 @@ def conv2d_backward(x, W, dy, stride=1, padding=0, *, fmt: str = "fp32", array=N
 class TrainingRun:
     """Result of :func:`train_mlp_formats`.
 
+    ``precision`` is the GEMMs' precision (also readable as ``fmt``, its old name);
     ``params`` are the FP32 master weights ``[(W1, b1), (W2, b2), ...]``;
     ``history`` has one value per epoch for ``loss`` (mean training loss),
     ``train_accuracy``, ``val_accuracy`` (if validation data was given),
     ``zero_grad_fraction`` (share of non-zero exact logit gradients that the
     storage format flushed to zero) and ``loss_scale`` (at the epoch's end).
+
+    >>> run = TrainingRun("bf16", init_mlp((2, 3), seed=0), {})
+    >>> run.fmt, run.predict([[1.0, 2.0]]).shape
+    ('bf16', (1,))
     """
 
-    fmt: str
+    precision: str
     params: list
     history: dict
     skipped_steps: int = 0
     cycles: int = 0
     macs: int = 0
 
+    @property
+    def fmt(self) -> str:
+        """The old name of :attr:`precision`."""
+        return self.precision
+
     def predict(self, X) -> np.ndarray:
         """Class ids from the FP32 master weights (float32 arithmetic)."""
-        return np.argmax(_forward32(self.params, np.asarray(X, np.float32))[-1], axis=1)
+        X = check_array("X", X, shape=(None, self.params[0][0].shape[0]), max_elements=MAX_GEMM_ELEMENTS)
+        return np.argmax(_forward32(self.params, X.astype(np.float32))[-1], axis=1)
 
     def accuracy(self, X, y) -> float:
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        """Share of the examples ``X`` whose predicted class is ``y``."""
+        pred = self.predict(X)
+        return float(np.mean(pred == _class_ids("y", y, pred.shape[0])))
 
 
 def init_mlp(sizes, seed=0) -> list:
@@ -305,10 +343,12 @@ def init_mlp(sizes, seed=0) -> list:
     >>> [w.shape for w, _ in init_mlp((64, 32, 10))]
     [(64, 32), (32, 10)]
     """
-    sizes = [positive_int(f"sizes[{i}]", s) for i, s in enumerate(sizes)]
+    sizes = _shape_arg(sizes, "sizes")
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
-    gen = np.random.default_rng(seed)
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        check_size(f"the weights of layer {i} ({a} x {b})", a * b, max_elements=MAX_GEMM_ELEMENTS)
+    gen = check_rng("seed", seed)
     return [(gen.normal(0.0, math.sqrt(2.0 / a), (a, b)).astype(np.float32), np.zeros(b, np.float32))
             for a, b in zip(sizes[:-1], sizes[1:])]
 
@@ -321,39 +361,49 @@ def _forward32(params, X):
     return acts
 
 
-def _check_training_args(X, y, fmt, loss_scale, global_batch, batch_size):
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] == 0 or X.dtype.kind not in "fiu":
-        raise ValueError(f"X must be a non-empty 2-D array of numbers (examples, features), got {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or inf")
-    y = np.asarray(y)
-    if y.shape != (X.shape[0],) or y.dtype.kind not in "iu" or (y.size and y.min() < 0):
-        raise ValueError(f"y must be {X.shape[0]} non-negative integer class ids, got shape {y.shape}")
-    if fmt not in _FLOAT_FORMATS:
-        raise ValueError(f"fmt must be one of {_FLOAT_FORMATS} for training, got {fmt!r}")
-    if loss_scale is not None and loss_scale != "dynamic":
-        if isinstance(loss_scale, bool) or not isinstance(loss_scale, (int, float)) \
-                or not (math.isfinite(loss_scale) and loss_scale > 0):
-            raise ValueError(f"loss_scale must be None, 'dynamic' or a positive number, got {loss_scale!r}")
+def _class_ids(name: str, y, n: int) -> np.ndarray:
+    """``n`` integer class ids >= 0 as int64 (a float or bool array is a TypeError)."""
+    y = check_array(name, y, shape=(n,), dtype=None, max_elements=MAX_GEMM_ELEMENTS)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class ids, got dtype {y.dtype}")
+    if y.size and y.min() < 0:
+        raise ValueError(f"{name} must hold class ids >= 0, got {int(y.min())}")
+    return y.astype(np.int64)
+
+
+def _check_loss_scale(loss_scale):
+    if loss_scale is None:
+        return None
+    if isinstance(loss_scale, str):
+        return check_option("loss_scale (None, 'dynamic' or a number > 0)", loss_scale, ("dynamic",))
+    return positive_number("loss_scale (None, 'dynamic' or a number > 0)", loss_scale)
+
+
+def _check_training_args(X, y, loss_scale, global_batch, batch_size):
+    X = check_array("X", X, ndim=2, dtype=None, allow_empty=False, max_elements=MAX_GEMM_ELEMENTS)
+    if X.dtype.kind == "b":
+        raise TypeError(f"X must hold numbers (examples, features), got dtype {X.dtype}")
+    y = _class_ids("y", y, X.shape[0])
+    loss_scale = _check_loss_scale(loss_scale)
     if global_batch is not None:
         global_batch = positive_int("global_batch", global_batch)
         if global_batch < batch_size:
             raise ValueError(f"global_batch ({global_batch}) must be >= batch_size ({batch_size})")
-    return X.astype(np.float32), y.astype(np.int64), global_batch
+    return X.astype(np.float32), y, loss_scale, global_batch
 
 
-def train_mlp_formats(X, y, hidden=(32,), fmt: str = "fp32", *, epochs: int = 5, lr: float = 0.1,
+@renamed_keyword("fmt", "precision")
+def train_mlp_formats(X, y, hidden=(32,), precision: FloatPrecision = "fp32", *, epochs: int = 5, lr: float = 0.1,
                       batch_size: int = 32, momentum: float = 0.9, seed=0, loss_scale=None,
                       global_batch=None, array=None, X_val=None, y_val=None) -> TrainingRun:
-    """Train a ReLU MLP with every GEMM in ``fmt``, FP32 master weights and optional loss scaling.
+    """Train a ReLU MLP with every GEMM in ``precision``, FP32 master weights and optional loss scaling.
 
     Each step: the master weights are rounded to the storage format (the
-    "compute copy"); the forward GEMMs run in ``fmt`` and store their outputs
+    "compute copy"); the forward GEMMs run in ``precision`` and store their outputs
     in it; the softmax cross-entropy and its gradient are computed in float32;
     the gradient ``S * (p - onehot) / G`` is stored in the format (this is
     where fp16 flushes small values to zero); the backward GEMMs
-    (:func:`dense_backward`) run in ``fmt``; the weight gradients are checked
+    (:func:`dense_backward`) run in ``precision``; the weight gradients are checked
     for inf/NaN, divided by ``S`` in float32, and SGD with momentum updates
     the FP32 masters. ``S`` is 1 (``loss_scale=None``), a constant, or a
     :class:`~mini_accel.mixed_precision.DynamicLossScaler` (``"dynamic"``,
@@ -373,30 +423,30 @@ def train_mlp_formats(X, y, hidden=(32,), fmt: str = "fp32", *, epochs: int = 5,
 
     >>> from mini_accel.datasets import load_digits
     >>> X, y = load_digits()
-    >>> run = train_mlp_formats(X[:600] / 16, y[:600], fmt="bf16", epochs=3)
+    >>> run = train_mlp_formats(X[:600] / 16, y[:600], precision="bf16", epochs=3)
     >>> run.history["train_accuracy"][-1] > 0.9
     True
     """
+    fmt = _precision(precision, _FLOAT_FORMATS)
     batch_size = positive_int("batch_size", batch_size)
     epochs = positive_int("epochs", epochs, high=10_000)
-    X, y, G = _check_training_args(X, y, fmt, loss_scale, global_batch, batch_size)
+    X, y, loss_scale, G = _check_training_args(X, y, loss_scale, global_batch, batch_size)
     lr = positive_number("lr", lr)
-    if fraction("momentum", momentum) >= 1.0:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    if isinstance(hidden, int):
+    momentum = check_number("momentum", momentum, low=0, high=1, closed="left")
+    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
         hidden = (hidden,)
     n_classes = int(y.max()) + 1
     if (X_val is None) != (y_val is None):
         raise TypeError("give both X_val and y_val, or neither")
     if X_val is not None:
-        X_val, y_val = np.asarray(X_val, np.float32), np.asarray(y_val)
-        if X_val.ndim != 2 or X_val.shape[1] != X.shape[1] or y_val.shape != (X_val.shape[0],):
-            raise ValueError(f"X_val must have shape (m, {X.shape[1]}) and y_val shape (m,), "
-                             f"got {X_val.shape} and {y_val.shape}")
+        X_val = check_array("X_val", X_val, shape=(None, X.shape[1]), max_elements=MAX_GEMM_ELEMENTS)
+        X_val, y_val = X_val.astype(np.float32), _class_ids("y_val", y_val, X_val.shape[0])
+    if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__"):
+        raise TypeError(f"hidden must be an int or a sequence of layer widths such as (32,), got {hidden!r}")
     params = init_mlp((X.shape[1], *hidden, n_classes), seed)
     velocity = [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
     scaler = DynamicLossScaler(init_scale=2.0 ** 16, growth_interval=50) if loss_scale == "dynamic" else None
-    gen = np.random.default_rng(seed)
+    gen = check_rng("seed", seed)
     hist = {"loss": [], "train_accuracy": [], "zero_grad_fraction": [], "loss_scale": []}
     if X_val is not None:
         hist["val_accuracy"] = []
@@ -432,8 +482,10 @@ def train_mlp_formats(X, y, hidden=(32,), fmt: str = "fp32", *, epochs: int = 5,
     return run
 
 
-def mlp_loss_and_grads(params, X, y, fmt: str = "fp32", *, loss_scale: float = 1.0, array=None):
-    """Mean softmax cross-entropy of a ReLU MLP and its gradients, every GEMM in ``fmt``.
+@renamed_keyword("fmt", "precision")
+def mlp_loss_and_grads(params, X, y, precision: FloatPrecision = "fp32", *, loss_scale: float = 1.0,
+                       array=None):
+    """Mean softmax cross-entropy of a ReLU MLP and its gradients, every GEMM in ``precision``.
 
     ``params`` is ``[(W, b), ...]`` (:func:`init_mlp`). Returns ``(loss,
     grads)`` with ``grads = [(dW, db), ...]`` as float32, still multiplied by
@@ -445,12 +497,30 @@ def mlp_loss_and_grads(params, X, y, fmt: str = "fp32", *, loss_scale: float = 1
     >>> [g.shape for g, _ in grads], round(loss, 4) > 0
     ([(4, 3), (3, 2)], True)
     """
-    if fmt not in _FLOAT_FORMATS:
-        raise ValueError(f"fmt must be one of {_FLOAT_FORMATS}, got {fmt!r}")
-    X, y, _ = _check_training_args(X, y, fmt, loss_scale, None, 1)
+    fmt = _precision(precision, _FLOAT_FORMATS)
+    X, y, _, _ = _check_training_args(X, y, None, None, 1)
+    loss_scale = positive_number("loss_scale", loss_scale)
+    params = _check_params(params, X.shape[1])
+    if y.max() >= params[-1][0].shape[1]:
+        raise ValueError(f"y must hold class ids < {params[-1][0].shape[1]} (the outputs), got {int(y.max())}")
     run = TrainingRun(fmt, params, {})
     loss, _, grads = _step(run, params, X, y, fmt, float(loss_scale), float(len(y)), array)
     return loss, grads
+
+
+def _check_params(params, n_in: int) -> list:
+    """``params`` as a list of ``(W, b)`` float arrays whose shapes chain from ``n_in`` inputs."""
+    if isinstance(params, (str, bytes)) or not hasattr(params, "__len__") or not len(params):
+        raise TypeError(f"params must be a non-empty list of (W, b) pairs (see init_mlp), got {params!r:.60}")
+    out = []
+    for i, pair in enumerate(params):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"params[{i}] must be a pair (W, b), got {type(pair).__name__}")
+        W = check_array(f"params[{i}][0]", pair[0], shape=(n_in, None), max_elements=MAX_GEMM_ELEMENTS)
+        b = check_array(f"params[{i}][1]", pair[1], shape=(W.shape[1],))
+        out.append((W.astype(np.float32, copy=False), b.astype(np.float32, copy=False)))
+        n_in = W.shape[1]
+    return out
 
 
 def _step(run, params, xb, yb, fmt, S, share, array):
@@ -478,7 +548,7 @@ def _step(run, params, xb, yb, fmt, S, share, array):
         W = store(params[i][0])
         need_dx = i > 0
         if need_dx:
-            dg = dense_backward(acts[i], W, grad, fmt=fmt, array=array)
+            dg = dense_backward(acts[i], W, grad, precision=fmt, array=array)
             dW, db, dX = dg.dW, dg.db, dg.dX
             run.cycles += dg.cycles
         else:                                                # the first layer's dX is never needed

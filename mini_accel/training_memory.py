@@ -50,13 +50,13 @@ Activations, checkpointing, compute and time
 """
 from __future__ import annotations
 
-import csv
 import math
-from importlib import resources
+from typing import Literal
 
 import numpy as np
 
-from ._checks import fraction, positive_int, positive_number
+from ._checks import Options, check_instance, check_int, check_option, fraction, positive_int, positive_number
+from .tables import read_table
 
 __all__ = [
     "OPTIMIZERS",
@@ -78,22 +78,26 @@ __all__ = [
 
 #: fp32 values of optimizer state per parameter (besides a master copy).
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2}
-_PRECISIONS = ("mixed", "fp32")
+Optimizer = Literal["sgd", "momentum", "adam"]
+#: ``precision`` here names a training *recipe*, not a number format of
+#: :data:`mini_accel.formats.FORMATS`: "mixed" is 16-bit weights and gradients
+#: (fp16 or bf16, both 2 bytes) with fp32 master weights and optimizer state;
+#: "fp32" is fp32 throughout. So it is an Options constraint, not
+#: ``formats.canonical_format``.
+TrainingPrecision = Literal["mixed", "fp32"]
+_PRECISION = Options(("mixed", "fp32"))
+_OPTIMIZER = Options(tuple(OPTIMIZERS))
 #: Largest chip count :func:`plan_training` searches.
 MAX_CHIPS = 1_000_000
-
-
-def _optimizer(optimizer) -> str:
-    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {optimizer!r}")
-    return optimizer
+#: Longest layer list :func:`checkpointing` takes.
+MAX_LAYERS = 100_000
 
 
 def _stage(stage) -> int:
-    return positive_int("stage", stage, low=0, high=3)
+    return check_int("stage", stage, low=0, high=3)
 
 
-def bytes_per_param(optimizer: str = "adam", precision: str = "mixed") -> dict:
+def bytes_per_param(optimizer: Optimizer = "adam", precision: TrainingPrecision = "mixed") -> dict:
     """Bytes of model state per parameter: weights, gradients, master weights, optimizer state.
 
     ``precision="mixed"``: fp16/bf16 weights and gradients (2 + 2), fp32
@@ -105,10 +109,8 @@ def bytes_per_param(optimizer: str = "adam", precision: str = "mixed") -> dict:
     >>> bytes_per_param("momentum", "fp32")["total"]
     12
     """
-    states = OPTIMIZERS[_optimizer(optimizer)]
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
-    if precision == "mixed":
+    states = OPTIMIZERS[_OPTIMIZER.check("optimizer", optimizer)]
+    if _PRECISION.check("precision", precision) == "mixed":
         out = {"weights": 2, "gradients": 2, "master_weights": 4, "optimizer_state": 4 * states}
     else:
         out = {"weights": 4, "gradients": 4, "master_weights": 0, "optimizer_state": 4 * states}
@@ -116,8 +118,8 @@ def bytes_per_param(optimizer: str = "adam", precision: str = "mixed") -> dict:
     return out
 
 
-def zero_bytes_per_chip(n_params, n_chips, stage: int = 0, optimizer: str = "adam",
-                        precision: str = "mixed") -> float:
+def zero_bytes_per_chip(n_params, n_chips, stage: int = 0, optimizer: Optimizer = "adam",
+                        precision: TrainingPrecision = "mixed") -> float:
     """Model-state bytes on each of ``n_chips`` data-parallel chips with ZeRO ``stage`` (0-3).
 
     >>> [round(zero_bytes_per_chip(7.5e9, 64, s) / 1e9, 2) for s in range(4)]   # ZeRO Fig. 1
@@ -170,11 +172,11 @@ def activation_bytes(model, input_shape, bytes_per_value: int = 4) -> list[dict]
     [25600, 12800, 12800, 0]
     """
     from .nn import Flatten, Layer, Sequential, Softmax
+    from .nn_counting import _shape_arg
 
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a mini_accel.nn.Sequential, got {type(model).__name__}")
+    check_instance("model", model, Sequential, what="a mini_accel.nn.Sequential")
     bpv = positive_int("bytes_per_value", bytes_per_value, high=8)
-    shape = tuple(int(s) for s in input_shape)
+    shape = _shape_arg(input_shape)
     rows = []
     for layer in model.layers:
         assert isinstance(layer, Layer)
@@ -185,7 +187,8 @@ def activation_bytes(model, input_shape, bytes_per_value: int = 4) -> list[dict]
     return rows
 
 
-def transformer_activation_bytes(seq_len, batch, hidden, heads, recompute: str = "none") -> float:
+def transformer_activation_bytes(seq_len, batch, hidden, heads,
+                                 recompute: Literal["none", "selective", "full"] = "none") -> float:
     """Activation bytes of one transformer layer with 16-bit activations (Korthikanti et al. 2023).
 
     ``recompute="none"``: ``s b h (34 + 5 a s / h)`` (their Eq. 1, no
@@ -197,13 +200,12 @@ def transformer_activation_bytes(seq_len, batch, hidden, heads, recompute: str =
     """
     s, b, h, a = (positive_int(n, v) for n, v in
                   (("seq_len", seq_len), ("batch", batch), ("hidden", hidden), ("heads", heads)))
+    recompute = check_option("recompute", recompute, ("none", "selective", "full"))
     if recompute == "none":
         return float(s * b * h * (34 + 5 * a * s / h))
     if recompute == "selective":
         return float(34 * s * b * h)
-    if recompute == "full":
-        return float(2 * s * b * h)
-    raise ValueError(f"recompute must be 'none', 'selective' or 'full', got {recompute!r}")
+    return float(2 * s * b * h)
 
 
 def checkpointing(layer_bytes, layer_flops, every: int) -> dict:
@@ -225,6 +227,11 @@ def checkpointing(layer_bytes, layer_flops, every: int) -> dict:
     >>> checkpointing([4, 4, 4, 4], [10, 10, 10, 10], every=2)
     {'peak_bytes': 12, 'recompute_flops': 10, 'baseline_bytes': 16}
     """
+    for name, seq in (("layer_bytes", layer_bytes), ("layer_flops", layer_flops)):
+        if isinstance(seq, (str, bytes)) or not hasattr(seq, "__len__"):
+            raise TypeError(f"{name} must be a list of numbers, one per layer, got {seq!r:.60}")
+        if len(seq) > MAX_LAYERS:
+            raise ValueError(f"{name} must list at most {MAX_LAYERS:,} layers, got {len(seq):,}")
     a = [int(positive_number(f"layer_bytes[{i}]", v, allow_zero=True)) for i, v in enumerate(layer_bytes)]
     f = [positive_number(f"layer_flops[{i}]", v, allow_zero=True) for i, v in enumerate(layer_flops)]
     if not a or len(a) != len(f):
@@ -324,7 +331,7 @@ def _comm_s(P, n, stage, bw, lat):
 
 def plan_training(n_params, n_tokens, *, chip_memory_bytes, batch_tokens, peak_flops, mfu,
                   link_bytes_per_s, deadline_s, activation_bytes_per_chip: float = 0.0,
-                  optimizer: str = "adam", overlap: float = 1.0, latency_s: float = 0.0,
+                  optimizer: Optimizer = "adam", overlap: float = 1.0, latency_s: float = 0.0,
                   max_chips: int = 100_000) -> dict | None:
     """The fewest chips, then the lowest ZeRO stage, that fit memory and meet the deadline.
 
@@ -374,17 +381,14 @@ def plan_training(n_params, n_tokens, *, chip_memory_bytes, batch_tokens, peak_f
 # --------------------------------------------------------------------------- #
 # Published tables
 # --------------------------------------------------------------------------- #
+_TEXT_COLUMNS = ("model", "chip", "source", "status", "kind")
+
+
 def _read_csv(name: str) -> list[dict]:
-    ref = resources.files("mini_accel").joinpath("data", name)
-    with ref.open("r", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(line for line in fh if not line.startswith("#"))]
-    for r in rows:
-        for key, value in list(r.items()):
-            if key not in ("model", "chip", "source", "status", "kind") and value not in ("", None):
-                r[key] = float(value)
-            elif value == "":
-                r[key] = None
-    return rows
+    """A data table with every column but the text ones read as floats (empty cells: None)."""
+    header = read_table(name)[0]
+    rows = read_table(name, numbers=tuple(c for c in header if c not in _TEXT_COLUMNS))
+    return [{k: (None if v == "" else v) for k, v in r.items()} for r in rows]
 
 
 def load_training_runs() -> list[dict]:

@@ -1,4 +1,9 @@
-"""Figures and ipywidgets explorers for the labs.
+"""Figures and ipywidgets explorers for the labs (the front door of every viz module).
+
+The roofline, quantization and device figures live here; the others in
+:mod:`mini_accel.viz_energy` (energy breakdowns, the Lab 9 design explorer)
+and :mod:`mini_accel.viz_systolic` (utilization, wavefronts, array sweeps),
+re-exported here. The shared helpers are in ``mini_accel._viz_common``.
 
 matplotlib and ipywidgets are imported inside the functions, so importing
 this module (and ``mini_accel``) stays light. Every plotting function takes
@@ -10,6 +15,7 @@ Plots
 -----
 * :func:`plot_roofline`, :func:`plot_tpu_paper_rooflines`
 * :func:`plot_energy_breakdown` - any ``{label: pJ}`` mapping (or a mapping of them)
+* :func:`plot_energy_report` - an :class:`~mini_accel.energy.EnergyReport` (``EnergyReport.plot``)
 * :func:`plot_utilization_heatmap` with :func:`utilization_grid` and :func:`pe_activity`
 * :func:`plot_quantization_histogram` - values with clipping thresholds
 * :func:`plot_device_landscape` - peak GOP/s against watts, log-log
@@ -38,10 +44,37 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._checks import check_array, check_bool, check_int, check_number
+from ._viz_common import _POW2, _Explorer, _in_ipython, _new_axes, _pyplot, _widgets
+from .formats import canonical_format
+from .viz_energy import (
+    DesignExplorer,
+    design_explorer_widget,
+    plot_design_comparison,
+    plot_energy_breakdown,
+    plot_energy_report,
+)
+from .viz_systolic import (
+    ArraySweepExplorer,
+    WavefrontExplorer,
+    array_sweep,
+    array_sweep_widget,
+    draw_systolic_frame,
+    pe_activity,
+    plot_array_sweep,
+    plot_utilization_heatmap,
+    systolic_wavefront_widget,
+    utilization_grid,
+)
+
+# the shared helpers the other viz modules import from here
+_SHARED = (_POW2, _Explorer, _in_ipython, _new_axes, _pyplot, _widgets)
+
 __all__ = [
     "plot_roofline",
     "plot_tpu_paper_rooflines",
     "plot_energy_breakdown",
+    "plot_energy_report",
     "utilization_grid",
     "pe_activity",
     "plot_utilization_heatmap",
@@ -60,33 +93,6 @@ __all__ = [
     "design_explorer_widget",
     "DesignExplorer",
 ]
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "mini_accel.viz needs matplotlib; install the course extras: pip install -e '.[labs]'"
-        ) from exc
-    return plt
-
-
-def _widgets():
-    try:
-        import ipywidgets
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the explorers need ipywidgets; install the course extras: pip install -e '.[labs]'"
-        ) from exc
-    return ipywidgets
-
-
-def _new_axes(ax, figsize=(6.4, 4.4)):
-    if ax is not None:
-        return ax
-    fig, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
-    return ax
 
 
 # --------------------------------------------------------------------------- #
@@ -135,8 +141,9 @@ def plot_roofline(rooflines, points=None, *, ax=None, intensity_range=None,
         raise TypeError("rooflines must be a Roofline or a non-empty list of them")
     pts = [_point_fields(p) for p in (points or [])]
     for label, inten, _ in pts:
-        if not (isinstance(inten, (int, float, np.floating, np.integer)) and inten > 0 and math.isfinite(inten)):
-            raise ValueError(f"point {label!r}: intensity must be a positive number, got {inten!r}")
+        check_number(f"point {label!r}: intensity", inten, low=0, closed="neither")
+    annotate = check_bool("annotate", annotate)
+    macs_on_x = check_bool("macs_on_x", macs_on_x)
     ax = _new_axes(ax)
     scale = 0.5 if macs_on_x else 1.0
     xs = [r.ridge for r in rooflines] + [p[1] for p in pts]
@@ -154,7 +161,7 @@ def plot_roofline(rooflines, points=None, *, ax=None, intensity_range=None,
     placed = []
     marks = [(np.log10(i * scale), np.log10((p if p is not None else rooflines[0].attainable(i)) / 1e12))
              for _, i, p in pts]
-    for label, inten, perf in pts:
+    for _label, inten, perf in pts:
         y = (perf if perf is not None else rooflines[0].attainable(inten)) / 1e12
         ax.scatter([inten * scale], [y], marker="*" if perf is not None else "D", s=60, zorder=3)
     for k in sorted(range(len(pts)), key=lambda k: pts[k][1]):
@@ -188,6 +195,11 @@ def plot_tpu_paper_rooflines(*, ax=None):
 
     Stars are the apps' measured TOPS on the TPU (Table 3) at Table 1's MACs
     per weight byte.
+
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> ax = plot_tpu_paper_rooflines()
+    >>> ax.get_xscale(), ax.get_yscale()
+    ('log', 'log')
     """
     from .roofline import tpu_paper_points, tpu_paper_rooflines
     roofs = tpu_paper_rooflines()
@@ -196,165 +208,6 @@ def plot_tpu_paper_rooflines(*, ax=None):
     return plot_roofline(list(roofs.values()), pts, ax=ax, intensity_range=(2.0, 2e4 * 2),
                          macs_on_x=True,
                          title="TPU v1 paper rooflines (Jouppi et al. 2017, Figs. 5-8)")
-
-
-# --------------------------------------------------------------------------- #
-# Energy breakdown
-# --------------------------------------------------------------------------- #
-def _check_energy_values(mapping, where):
-    out = {}
-    for k, v in mapping.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"energy of {where}{k!r} must be a number, got {v!r}")
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(f"energy of {where}{k!r} must be finite and >= 0, got {v!r}")
-        out[str(k)] = float(v)
-    return out
-
-
-def plot_energy_breakdown(energy, *, ax=None, unit: str = "pJ", title: str | None = None,
-                          log: bool = False, xmax: float | None = None):
-    """Horizontal bars of an energy breakdown.
-
-    ``energy`` is a ``{label: energy}`` mapping (one bar per label, in the
-    mapping's order, the value written at the end of each bar), or a
-    ``{report: {label: energy}}`` mapping (one stacked bar per report, a
-    segment per label) to compare designs. Values are in ``unit``. ``xmax``
-    (in ``unit``) fixes the energy axis, so that figures drawn for several
-    settings (a widget) compare bar for bar.
-
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> ax = plot_energy_breakdown({"ws": {"DRAM": 10.0, "MAC": 2.0}, "os": {"DRAM": 6.0, "MAC": 2.0}})
-    >>> len(ax.patches), ax.get_legend() is not None
-    (4, True)
-    """
-    if not isinstance(energy, Mapping) or not energy:
-        raise TypeError(f"energy must be a non-empty mapping {{label: {unit}}}, got {type(energy).__name__}")
-    ax = _new_axes(ax)
-    nested = all(isinstance(v, Mapping) for v in energy.values())
-    if nested:
-        reports = {str(r): _check_energy_values(m, f"{r!r}: ") for r, m in energy.items()}
-        labels = list(dict.fromkeys(k for m in reports.values() for k in m))
-        names = list(reports)
-        left = np.zeros(len(names))
-        for label in labels:
-            vals = np.array([reports[n].get(label, 0.0) for n in names])
-            ax.barh(names, vals, left=left, label=label)
-            left += vals
-        for i, total in enumerate(left):
-            ax.text(total, i, f" {total:,.4g}", va="center", fontsize=8)
-        ax.legend(fontsize=8)
-    elif any(isinstance(v, Mapping) for v in energy.values()):
-        raise TypeError("energy mixes numbers and mappings; give {label: value} or {report: {label: value}}")
-    else:
-        vals = _check_energy_values(energy, "")
-        names = list(vals)
-        bars = ax.barh(names, list(vals.values()))
-        for bar, v in zip(bars, vals.values()):
-            ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {v:,.4g}",
-                    va="center", fontsize=8)
-    ax.invert_yaxis()      # first label on top, like a table
-    if log:
-        ax.set_xscale("log")
-    if xmax is not None:
-        if not (isinstance(xmax, (int, float)) and np.isfinite(xmax) and xmax > 0):
-            raise ValueError(f"xmax must be a positive number of {unit}, got {xmax!r}")
-        ax.set_xlim(right=float(xmax)) if log else ax.set_xlim(0.0, float(xmax))
-    ax.set_xlabel(f"energy ({unit})")
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-# --------------------------------------------------------------------------- #
-# Systolic utilization
-# --------------------------------------------------------------------------- #
-def utilization_grid(K: int, N: int, sizes, batches, *, dataflow: str = "ws",
-                     double_buffer: bool = False) -> dict:
-    """Closed-form utilization of a ``(batch, K) @ (K, N)`` GEMM on square arrays.
-
-    Returns ``{"sizes", "batches", "utilization", "cycles"}`` with 2-D
-    arrays indexed ``[size, batch]``; utilization = MACs / (size^2 x cycles).
-
-    >>> g = utilization_grid(256, 256, sizes=[16, 256], batches=[1, 256])
-    >>> g["utilization"].round(3).tolist()     # 256x256 at batch 256: 256^3 / (256^2 * 1022 cycles)
-    [[0.021, 0.848], [0.001, 0.25]]
-    """
-    from .systolic import systolic_cycles
-    sizes = [int(s) for s in sizes]
-    batches = [int(b) for b in batches]
-    if not sizes or not batches:
-        raise ValueError("sizes and batches must be non-empty")
-    util = np.zeros((len(sizes), len(batches)))
-    cycles = np.zeros((len(sizes), len(batches)), dtype=np.int64)
-    for i, s in enumerate(sizes):
-        for j, b in enumerate(batches):
-            c = systolic_cycles(b, K, N, s, s, dataflow, double_buffer)
-            cycles[i, j] = c
-            util[i, j] = b * K * N / (s * s * c)
-    return {"sizes": sizes, "batches": batches, "utilization": util, "cycles": cycles}
-
-
-def pe_activity(trace) -> np.ndarray:
-    """Fraction of the trace's cycles in which each PE did a MAC, shape (rows, cols).
-
-    A PE does a MAC in a cycle of the ``stream`` phase when it holds a real
-    A value and a real B value; summed over PEs and cycles this is the
-    GEMM's MAC count.
-    """
-    busy = ~np.isnan(trace.a) & ~np.isnan(trace.b) & (np.asarray(trace.phase) == "stream")[:, None, None]
-    return busy.sum(axis=0) / trace.cycles
-
-
-def plot_utilization_heatmap(data, *, x_labels=None, y_labels=None, ax=None, xlabel: str = "",
-                             ylabel: str = "", title: str | None = None, annotate: bool = True,
-                             vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis"):
-    """A heatmap of utilization values in [0, 1] with a colour bar.
-
-    ``data`` is a 2-D array, or the dict of :func:`utilization_grid` (then
-    the labels are the array sizes and batches), or a
-    :class:`~mini_accel.SystolicTrace` (then each cell is a PE and the value
-    is :func:`pe_activity`).
-
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> ax = plot_utilization_heatmap(utilization_grid(64, 64, [8, 32], [1, 8, 64]))
-    >>> ax.images[0].get_array().shape, len(ax.texts)
-    ((2, 3), 6)
-    """
-    if isinstance(data, Mapping) and "utilization" in data:
-        grid = np.asarray(data["utilization"], dtype=float)
-        x_labels = x_labels if x_labels is not None else data["batches"]
-        y_labels = y_labels if y_labels is not None else [f"{s}x{s}" for s in data["sizes"]]
-        xlabel = xlabel or "batch (M)"
-        ylabel = ylabel or "array size"
-    elif hasattr(data, "phase") and hasattr(data, "psum"):
-        grid = pe_activity(data)
-        xlabel = xlabel or "PE column"
-        ylabel = ylabel or "PE row"
-        title = title or "fraction of cycles each PE does a MAC"
-    else:
-        grid = np.asarray(data, dtype=float)
-    if grid.ndim != 2 or grid.size == 0:
-        raise ValueError(f"data must be a non-empty 2-D array, got shape {grid.shape}")
-    if not np.all(np.isfinite(grid)):
-        raise ValueError("data contains NaN or inf")
-    ax = _new_axes(ax)
-    im = ax.imshow(grid, vmin=vmin, vmax=vmax, cmap=cmap, aspect="auto", origin="upper")
-    ax.figure.colorbar(im, ax=ax, label="utilization")
-    if x_labels is not None:
-        ax.set_xticks(range(grid.shape[1]), [str(x) for x in x_labels])
-    if y_labels is not None:
-        ax.set_yticks(range(grid.shape[0]), [str(y) for y in y_labels])
-    if annotate and grid.size <= 400:
-        for (i, j), v in np.ndenumerate(grid):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if v < (vmin + vmax) / 2 else "black")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    return ax
-
 
 # --------------------------------------------------------------------------- #
 # Quantization
@@ -372,11 +225,11 @@ def _threshold_pairs(thresholds):
     out = {}
     for name, t in items:
         if isinstance(t, (tuple, list)):
-            lo, hi = (float(v) for v in t)
+            if len(t) != 2:
+                raise ValueError(f"threshold {name!r} must be a number or a pair (lo, hi), got {t!r}")
+            lo, hi = (check_number(f"threshold {name!r}", v) for v in t)
         else:
-            hi = float(t)
-            if hi <= 0:
-                raise ValueError(f"threshold {name!r} must be > 0 for a symmetric range, got {hi}")
+            hi = check_number(f"threshold {name!r}", t, low=0, closed="neither")
             lo = -hi
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
             raise ValueError(f"threshold {name!r} must be a finite range lo < hi, got ({lo}, {hi})")
@@ -399,14 +252,9 @@ def plot_quantization_histogram(values, thresholds=None, *, bins: int = 100, ax=
     >>> [t.get_text().split(" (")[0] for t in ax.get_legend().get_texts()]
     ['max', '99.9%']
     """
-    v = np.asarray(values, dtype=float).ravel()
-    if v.size == 0:
-        raise ValueError("values is empty")
-    if not np.all(np.isfinite(v)):
-        raise ValueError("values contains NaN or inf")
-    bins = int(bins)
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
+    v = check_array("values", values, allow_empty=False).ravel()
+    bins = check_int("bins", bins, low=1, high=100_000)
+    log = check_bool("log", log)
     ranges = _threshold_pairs(thresholds)
     ax = _new_axes(ax)
     ax.hist(v, bins=bins, color="0.6", log=log)
@@ -453,6 +301,9 @@ def plot_device_landscape(devices=None, *, precision: str | None = None, ax=None
     """
     from .devices import load_devices
     devices = load_devices() if devices is None else list(devices)
+    if precision is not None:
+        precision = canonical_format(precision, supported_by="devices")
+    annotate = check_bool("annotate", annotate)
     ax = _new_axes(ax, figsize=(7.0, 5.0))
     plotted, skipped = [], []
     for d in devices:
@@ -496,243 +347,8 @@ def plot_device_landscape(devices=None, *, precision: str | None = None, ax=None
     return ax
 
 
-# --------------------------------------------------------------------------- #
-# Systolic wavefront
-# --------------------------------------------------------------------------- #
-def _fmt(v):
-    if np.isnan(v):
-        return "·"
-    return f"{v:.0f}" if float(v).is_integer() else f"{v:.2g}"
-
-
-def draw_systolic_frame(trace, t: int, *, ax=None, show_values: bool = True):
-    """Draw the PE registers at cycle ``t`` of a :class:`~mini_accel.SystolicTrace`.
-
-    Each cell is a PE. Its colour shows whether it does a MAC this cycle
-    (real A and B in the stream phase), and its text the three registers:
-    ``a`` (streamed or held input), ``b`` (weight or passing operand) and
-    ``Σ`` (partial sum); a dot means the register is empty. The title gives
-    the cycle, the phase (load, stream, drain) and the fold.
-
-    >>> import numpy as np, matplotlib; matplotlib.use("Agg")
-    >>> from mini_accel import SystolicArray
-    >>> tr = SystolicArray(2, 2).trace(np.ones((2, 2), np.int8), np.ones((2, 2), np.int8))
-    >>> ax = draw_systolic_frame(tr, 3)
-    >>> ax.get_title()
-    'cycle 3 of 5 | phase: stream | fold 0'
-    """
-    frame = trace.frame(t)          # validates t
-    a, b, s = frame["a"], frame["b"], frame["psum"]
-    rows, cols = a.shape
-    active = (~np.isnan(a) & ~np.isnan(b) & (frame["phase"] == "stream")).astype(float)
-    holds = (~np.isnan(a) | ~np.isnan(b) | ~np.isnan(s)).astype(float)
-    ax = _new_axes(ax, figsize=(max(3.0, 1.1 * cols + 1), max(2.6, 0.9 * rows + 1)))
-    shade = 0.3 * holds + 0.55 * active
-    ax.imshow(shade, cmap="Blues", vmin=0, vmax=1, aspect="equal")
-    if show_values:
-        fs = max(5.0, 9.0 - 0.3 * max(rows, cols))
-        for i in range(rows):
-            for j in range(cols):
-                # white text on the dark cells of busy PEs, black elsewhere
-                ax.text(j, i, f"a {_fmt(a[i, j])}\nb {_fmt(b[i, j])}\nΣ {_fmt(s[i, j])}",
-                        ha="center", va="center", fontsize=fs, family="monospace",
-                        color="white" if shade[i, j] > 0.5 else "black")
-    ax.set_xticks(range(cols))
-    ax.set_yticks(range(rows))
-    ax.set_xticks(np.arange(-0.5, cols), minor=True)
-    ax.set_yticks(np.arange(-0.5, rows), minor=True)
-    ax.grid(which="minor", color="0.4", linewidth=0.8)
-    ax.tick_params(which="minor", length=0)
-    ax.set_xlabel("PE column")
-    ax.set_ylabel("PE row")
-    ax.set_title(f"cycle {t} of {trace.cycles - 1} | phase: {frame['phase']} | fold {frame['fold']}")
-    return ax
-
-
-# --------------------------------------------------------------------------- #
-# Array-size / batch sweep
-# --------------------------------------------------------------------------- #
-def array_sweep(M: int, K: int, N: int, sizes=(4, 8, 16, 32, 64, 128, 256), *,
-                dataflow: str = "ws", double_buffer: bool = False) -> dict:
-    """Cycles, folds and utilization of one GEMM on square arrays of several sizes.
-
-    >>> s = array_sweep(256, 256, 256, sizes=(16, 256))
-    >>> s["folds"], [round(u, 3) for u in s["utilization"]]   # 256 folds x 302 cycles; 1 x 1022
-    ([256, 1], [0.848, 0.25])
-    """
-    from .systolic import systolic_cycles, systolic_folds
-    sizes = [int(s) for s in sizes]
-    if not sizes:
-        raise ValueError("sizes must be non-empty")
-    cycles = [systolic_cycles(M, K, N, s, s, dataflow, double_buffer) for s in sizes]
-    return {
-        "M": M, "K": K, "N": N, "dataflow": dataflow, "sizes": sizes, "cycles": cycles,
-        "folds": [systolic_folds(M, K, N, s, s, dataflow) for s in sizes],
-        "utilization": [M * K * N / (s * s * c) for s, c in zip(sizes, cycles)],
-    }
-
-
-def plot_array_sweep(sweep, *, ax=None, highlight: int | None = None):
-    """Utilization (left axis) and cycles (right axis, log) against array size.
-
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> ax = plot_array_sweep(array_sweep(64, 64, 64))
-    >>> ax.get_xscale(), len(ax.get_lines())
-    ('log', 1)
-    """
-    ax = _new_axes(ax)
-    sizes = sweep["sizes"]
-    ax.plot(sizes, sweep["utilization"], marker="o", label="utilization")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sizes, [f"{s}" for s in sizes])
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("array size (rows = cols)")
-    ax.set_ylabel("utilization")
-    twin = ax.twinx()
-    twin.plot(sizes, sweep["cycles"], marker="s", color="tab:orange", linestyle="--", label="cycles (right axis)")
-    twin.set_yscale("log")
-    twin.set_ylabel("cycles", color="tab:orange")
-    # Draw the utilization axes above the twin, so the cycle curve never hides the utilization curve
-    # (or the highlight) where the two cross, and name both curves in one legend.
-    ax.set_zorder(twin.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    ax.get_lines()[0].set_label("utilization (left axis)")
-    if highlight is not None and highlight in sizes:
-        k = sizes.index(highlight)
-        ax.plot([highlight], [sweep["utilization"][k]], marker="o", markersize=12,
-                fillstyle="none", color="red", linestyle="none")
-    handles = [ax.get_lines()[0], twin.get_lines()[0]]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, ncol=2, frameon=False,
-              loc="lower center", bbox_to_anchor=(0.5, 1.0))      # above the plot: covers no curve
-    ax.set_title(f"({sweep['M']} x {sweep['K']}) @ ({sweep['K']} x {sweep['N']}), {sweep['dataflow']}", pad=20)
-    ax.twin = twin
-    return ax
-
-
-# --------------------------------------------------------------------------- #
-# Explorers
-# --------------------------------------------------------------------------- #
-def _in_ipython() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-        return False
-    return get_ipython() is not None
-
-
-class _Explorer:
-    """Common plumbing: an Output widget that shows the last figure drawn."""
-
-    def __init__(self):
-        w = _widgets()
-        self.out = w.Output()
-        self.ax = None
-
-    def _show(self, draw):
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=self.figsize, layout="constrained")
-        draw(ax)
-        self.ax = ax
-        with self.out:
-            self.out.clear_output(wait=True)
-            if _in_ipython():          # outside a kernel (tests, scripts) there is nowhere to show it
-                from IPython.display import display
-                display(fig)
-        plt.close(fig)
-        return ax
-
-    def _ipython_display_(self):  # shows the widget when the explorer is the cell's last value
-        from IPython.display import display
-        display(self.widget)
-
-
-class WavefrontExplorer(_Explorer):
-    """Play button and cycle slider over a :class:`~mini_accel.SystolicTrace`."""
-
-    figsize = (6.0, 4.5)
-
-    def __init__(self, trace, interval_ms: int = 600):
-        super().__init__()
-        w = _widgets()
-        self.trace = trace
-        self.play = w.Play(value=0, min=0, max=trace.cycles - 1, step=1, interval=int(interval_ms),
-                           description="play")
-        self.slider = w.IntSlider(value=0, min=0, max=trace.cycles - 1, description="cycle",
-                                  continuous_update=True)
-        w.jslink((self.play, "value"), (self.slider, "value"))
-        self.slider.observe(lambda change: self.update(change["new"]), names="value")
-        self.widget = w.VBox([w.HBox([self.play, self.slider]), self.out])
-        self.update(0)
-
-    def update(self, t: int):
-        """Draw cycle ``t`` (the slider's callback); returns the Axes."""
-        self.cycle = int(t)
-        return self._show(lambda ax: draw_systolic_frame(self.trace, self.cycle, ax=ax))
-
-
-def systolic_wavefront_widget(trace=None, *, A=None, B=None, rows: int = 4, cols: int = 4,
-                              dataflow: str = "ws", interval_ms: int = 600) -> WavefrontExplorer:
-    """The wavefront animation: a Play button linked to a cycle slider.
-
-    Give a :class:`~mini_accel.SystolicTrace`, or matrices ``A`` and ``B``
-    and an array shape (the trace is recorded here). Display the returned
-    explorer (or its ``.widget``) in a notebook.
-    """
-    if trace is None:
-        if A is None or B is None:
-            raise TypeError("give a trace, or both A and B")
-        from .systolic import SystolicArray
-        trace = SystolicArray(rows, cols, dataflow=dataflow).trace(A, B)
-    elif not hasattr(trace, "frame"):
-        raise TypeError(f"trace must be a SystolicTrace, got {type(trace).__name__}")
-    return WavefrontExplorer(trace, interval_ms)
-
-
-_POW2 = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
-
-
-class ArraySweepExplorer(_Explorer):
-    """Sliders for array size and batch over a layer of shape (batch, K) @ (K, N)."""
-
-    figsize = (6.4, 4.4)
-
-    def __init__(self, K: int, N: int, sizes=(4, 8, 16, 32, 64, 128, 256), batches=_POW2):
-        super().__init__()
-        w = _widgets()
-        self.K, self.N = int(K), int(N)
-        self.sizes, self.batches = list(sizes), list(batches)
-        self.size = w.SelectionSlider(options=self.sizes, value=self.sizes[len(self.sizes) // 2],
-                                      description="array")
-        self.batch = w.SelectionSlider(options=self.batches, value=self.batches[len(self.batches) // 2],
-                                       description="batch")
-        self.dataflow = w.Dropdown(options=["ws", "os", "is"], value="ws", description="dataflow")
-        for ctl in (self.size, self.batch, self.dataflow):
-            ctl.observe(lambda change: self.update(), names="value")
-        self.text = w.HTML()
-        self.widget = w.VBox([w.HBox([self.size, self.batch, self.dataflow]), self.text, self.out])
-        self.update()
-
-    def update(self, size: int | None = None, batch: int | None = None, dataflow: str | None = None):
-        """Redraw for the current (or the given) array size, batch and dataflow."""
-        size = self.size.value if size is None else int(size)
-        batch = self.batch.value if batch is None else int(batch)
-        dataflow = self.dataflow.value if dataflow is None else dataflow
-        sweep = array_sweep(batch, self.K, self.N, self.sizes, dataflow=dataflow)
-        k = self.sizes.index(size) if size in self.sizes else None
-        if k is not None:
-            self.text.value = (f"<b>{size}x{size}</b>, batch {batch}: {sweep['cycles'][k]:,} cycles, "
-                               f"{sweep['folds'][k]} folds, utilization {sweep['utilization'][k]:.3f}")
-        self.sweep = sweep
-        return self._show(lambda ax: plot_array_sweep(sweep, ax=ax, highlight=size))
-
-
-def array_sweep_widget(K: int = 1024, N: int = 1024, **kwargs) -> ArraySweepExplorer:
-    """Explore utilization against array size and batch for a (batch, K) @ (K, N) layer."""
-    return ArraySweepExplorer(K, N, **kwargs)
-
-
 class RooflineExplorer(_Explorer):
-    """Pick a device and precision; see the workloads on its roofline."""
+    """Pick a device and precision; see the workloads on its roofline (see :func:`roofline_widget`)."""
 
     figsize = (6.6, 4.6)
 
@@ -789,178 +405,11 @@ class RooflineExplorer(_Explorer):
 
 
 def roofline_widget(**kwargs) -> RooflineExplorer:
-    """A roofline with a device picker over the catalog and the course's workloads."""
-    return RooflineExplorer(**kwargs)
-
-
-# --------------------------------------------------------------------------- #
-# Lab 9: the design explorer
-# --------------------------------------------------------------------------- #
-def plot_design_comparison(evaluations, *, ax=None, xmax_mj: float | None = None,
-                           title: str | None = None):
-    """Stacked bars of energy per inference (mJ) by level, one bar per design.
-
-    ``evaluations`` maps a label to a :class:`~mini_accel.design.Evaluation`.
-    Every bar has the same levels in the same order and colours (a level a
-    design lacks is a zero segment), and ``xmax_mj`` fixes the x range so
-    that figures of different designs compare; a bar beyond it is cut at the
-    edge and its total is written there with an arrow.
+    """A roofline with a device picker over the catalog and the course's workloads.
 
     >>> import matplotlib; matplotlib.use("Agg")
-    >>> from mini_accel.design import evaluate, reference_design
-    >>> ev = evaluate(reference_design("edge"), [(64, 64, 64)])
-    >>> ax = plot_design_comparison({"reference": ev, "mine": ev}, xmax_mj=0.01)
-    >>> float(ax.get_xlim()[1]), [t.get_text() for t in ax.get_yticklabels()]
-    (0.01, ['reference', 'mine'])
+    >>> ex = roofline_widget(workloads=("bert_base_layer",))
+    >>> ex.update().get_xscale(), len(ex.points())
+    ('log', 1)
     """
-    from .energy import LEVEL_ORDER
-    if not isinstance(evaluations, Mapping) or not evaluations:
-        raise TypeError("evaluations must be a non-empty mapping {label: Evaluation}")
-    parts = {}
-    for label, ev in evaluations.items():
-        if not hasattr(ev, "energy") or not hasattr(ev, "batch"):
-            raise TypeError(f"evaluations[{label!r}] must be an Evaluation from "
-                            f"mini_accel.design.evaluate, got {type(ev).__name__}")
-        parts[str(label)] = {k: v * 1e-9 / ev.batch for k, v in ev.energy.by_level().items()}
-    levels = [lv for lv in LEVEL_ORDER if any(lv in p for p in parts.values())]
-    if xmax_mj is not None and (isinstance(xmax_mj, bool) or not isinstance(xmax_mj, (int, float))
-                                or not math.isfinite(xmax_mj) or xmax_mj <= 0):
-        raise ValueError(f"xmax_mj must be a positive number of mJ, got {xmax_mj!r}")
-    ax = _new_axes(ax, figsize=(7.5, 2.8))
-    names = list(parts)
-    y = np.arange(len(names))
-    left = np.zeros(len(names))
-    colors = _pyplot().get_cmap("tab10")
-    for i, level in enumerate(levels):
-        vals = np.array([parts[n].get(level, 0.0) for n in names])
-        ax.barh(y, vals, left=left, color=colors(i % 10), label=level, height=0.6)
-        left += vals
-    xmax = float(xmax_mj) if xmax_mj is not None else 1.15 * float(left.max())
-    for i, total in enumerate(left):
-        if total > xmax:
-            ax.annotate(f"{total:,.3g} mJ \u2192", (xmax, i), ha="right", va="center", fontsize=8,
-                        color="white", fontweight="bold")
-        else:
-            ax.text(total, i, f" {total:,.3g} mJ", va="center", fontsize=8)
-    ax.set_yticks(y, names)
-    ax.set_ylim(len(names) - 0.5, -0.5)           # first label on top, like a table
-    ax.set_xlim(0, xmax)
-    ax.set_xlabel("energy per inference (mJ)")
-    ax.legend(fontsize=8, ncols=len(levels), loc="lower center", bbox_to_anchor=(0.5, 1.0),
-              frameon=False, title=title, title_fontsize=9)
-    return ax
-
-
-class DesignExplorer(_Explorer):
-    """Controls for every free parameter of a design; energy bars against the reference.
-
-    The controls start at the reference of the selected track and span
-    :data:`mini_accel.design.DESIGN_GRID`. Each change evaluates the design
-    on the track's workload (:func:`~mini_accel.design.reference_workload`),
-    prints the budget check and the figure of merit against ``targets``
-    (``{track: (score key, ratio)}``), and redraws the bars on a fixed x range
-    per track (``xmax_factor`` x the reference's energy per inference).
-    """
-
-    figsize = (7.5, 2.8)
-    _FIELDS = ("rows", "cols", "dataflow", "precision", "input_buffer_bytes", "weight_buffer_bytes",
-               "output_buffer_bytes", "double_buffer")
-
-    def __init__(self, targets=None, xmax_factor: float = 2.0):
-        super().__init__()
-        from . import design as ds
-        w = _widgets()
-        self.ds, self.targets, self.xmax_factor = ds, dict(targets or {}), float(xmax_factor)
-        self.references = {t: ds.evaluate(ds.reference_design(t), *ds.reference_workload(t))
-                           for t in ("edge", "server")}
-        grid = ds.DESIGN_GRID
-        kib = lambda values: [(f"{v // 1024:,}", v) for v in values]   # noqa: E731
-        self.track = w.ToggleButtons(options=["edge", "server"], description="track")
-        self.controls = {
-            "rows": w.SelectionSlider(options=list(grid["rows"]), description="rows"),
-            "cols": w.SelectionSlider(options=list(grid["cols"]), description="cols"),
-            "dataflow": w.Dropdown(options=list(grid["dataflow"]), description="dataflow"),
-            "precision": w.Dropdown(options=list(grid["precision"]), description="precision"),
-            "input_buffer_bytes": w.SelectionSlider(options=kib(grid["input_buffer_bytes"]),
-                                                    description="A KiB"),
-            "weight_buffer_bytes": w.SelectionSlider(options=kib(grid["weight_buffer_bytes"]),
-                                                     description="B KiB"),
-            "output_buffer_bytes": w.SelectionSlider(options=kib(grid["output_buffer_bytes"]),
-                                                     description="C KiB"),
-            "double_buffer": w.Checkbox(description="double buffer"),
-        }
-        for ctl in self.controls.values():
-            if hasattr(ctl, "continuous_update"):
-                ctl.continuous_update = False
-        self._switching = False
-        self.text = w.HTML()
-        self._reset("edge")
-        self.track.observe(lambda change: self._reset(change["new"]), names="value")
-        for ctl in self.controls.values():
-            ctl.observe(lambda change: None if self._switching else self.update(), names="value")
-        c = self.controls
-        self.widget = w.VBox([self.track, w.HBox([c["rows"], c["cols"], c["dataflow"], c["precision"]]),
-                              w.HBox([c["input_buffer_bytes"], c["weight_buffer_bytes"],
-                                      c["output_buffer_bytes"], c["double_buffer"]]),
-                              self.text, self.out])
-
-    def _reset(self, track):
-        """Set the controls to the track's reference (the nearest grid value) and redraw."""
-        ref = self.ds.reference_design(track)
-        self._switching = True          # one redraw for the new track, not one per control
-        try:
-            for name, ctl in self.controls.items():
-                value = getattr(ref, name)
-                options = list(getattr(ctl, "options", ()))
-                if options and isinstance(options[0], tuple) and value not in [o[1] for o in options]:
-                    # a reference value off the grid (the TPU's 24 MiB) becomes an option of its own
-                    ctl.options = sorted(options + [(f"{value // 1024:,}", value)], key=lambda o: o[1])
-                ctl.value = value
-        finally:
-            self._switching = False
-        self.update()
-
-    def design(self):
-        """The design the controls describe (the track's reference with them applied)."""
-        fields = {name: ctl.value for name, ctl in self.controls.items()}
-        return self.ds.reference_design(self.track.value).replace(name="explorer", **fields)
-
-    def update(self, **changes):
-        """Evaluate and redraw; ``changes`` set controls first (e.g. ``rows=64``)."""
-        if changes:
-            unknown = set(changes) - set(self.controls)
-            if unknown:
-                raise TypeError(f"unknown control(s) {sorted(unknown)}; use {list(self.controls)}")
-            self._switching = True
-            try:
-                for name, value in changes.items():
-                    self.controls[name].value = value
-            finally:
-                self._switching = False
-        track = self.track.value
-        ref = self.references[track]
-        try:
-            ev = self.ds.evaluate(self.design(), *self.ds.reference_workload(track))
-        except ValueError as exc:          # e.g. an output buffer too small for double buffering
-            self.text.value = f"<b>not a valid design:</b> {exc}"
-            self.evaluation = None
-            return self.ax
-        self.evaluation = ev
-        report = self.ds.check_constraints(ev, self.ds.reference_budget(track))
-        lines = [f"{'ok' if c.ok else '<b>FAIL</b>'} {c.constraint}: {c.value:.4g} {c.unit} "
-                 f"(limit {c.limit:.4g})" for c in report.checks]
-        if track in self.targets:
-            key, target = self.targets[track]
-            gain = self.ds.score(ev, ref)[key]
-            mark = "meets" if gain >= target and report.ok else "misses"
-            lines.append(f"{key} = {gain:.2f} ({mark} the target {target:g})")
-        self.text.value = "<br>".join(lines)
-        xmax = self.xmax_factor * ref.energy_per_inference_j * 1e3
-        return self._show(lambda ax: plot_design_comparison({"reference": ref, "yours": ev}, ax=ax,
-                                                            xmax_mj=xmax,
-                                                            title=f"{track} track: {ev.workload}"))
-
-
-def design_explorer_widget(targets=None, **kwargs) -> DesignExplorer:
-    """The Lab 9 design explorer: track, array, dataflow, precision, buffers."""
-    return DesignExplorer(targets, **kwargs)
+    return RooflineExplorer(**kwargs)

@@ -17,6 +17,7 @@ True
 """
 from __future__ import annotations
 
+from ._checks import check_instance
 from .viz import _POW2, _Explorer, _new_axes, _widgets, plot_roofline
 
 __all__ = ["plot_decode_roofline", "plot_latency_throughput", "DecodeRooflineExplorer",
@@ -29,14 +30,19 @@ _CONTEXTS = (0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 def plot_decode_roofline(deployment, points, *, ax=None, title=None):
     """One chip's roofline at the deployment's compute precision, with decode steps on it.
 
-    ``points``: ``(context, batch)`` pairs. Returns the Axes.
+    ``points``: ``(context, batch)`` pairs. Returns the Axes (example: the module docstring).
     """
+    from .llm_serving import Deployment
     from .roofline import Roofline
+    check_instance("deployment", deployment, Deployment)
     roof = Roofline(deployment.device.name, deployment.peak_flops, deployment.bandwidth,
                     deployment.compute_precision)
     pts = []
-    for context, batch in points:
-        step = deployment.decode(int(context), int(batch))
+    for i, point in enumerate(points):
+        if not isinstance(point, (tuple, list)) or len(point) != 2:
+            raise TypeError(f"points[{i}] must be a pair (context, batch), got {point!r}")
+        context, batch = point
+        step = deployment.decode(context, batch)
         pts.append((f"b={batch}, t={context}", step.intensity))
     ax = plot_roofline(roof, pts, ax=_new_axes(ax))
     ax.set_xlabel("FLOPs per DRAM byte of a decode step")
@@ -45,7 +51,24 @@ def plot_decode_roofline(deployment, points, *, ax=None, title=None):
 
 
 def plot_latency_throughput(curves, *, latency="tpot_p50_s", ax=None):
-    """Throughput (x) against a latency (y) for each ``{label: sweep(...) points}`` curve."""
+    """Throughput (x) against a latency (y) for each ``{label: sweep(...) points}`` curve.
+
+    ``latency`` is a key of the points (``"tpot_p50_s"``, ``"ttft_p99_s"``, ...).
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> pts = [{"max_batch": 1, "throughput_tokens_s": 100.0, "tpot_p50_s": 0.01},
+    ...        {"max_batch": 8, "throughput_tokens_s": 700.0, "tpot_p50_s": 0.012}]
+    >>> len(plot_latency_throughput({"H100": pts}).lines)
+    1
+    """
+    if not hasattr(curves, "items"):
+        raise TypeError(f"curves must be a dict {{label: sweep(...) points}}, got {type(curves).__name__}")
+    for pts in curves.values():
+        for p in pts:
+            if latency not in p:
+                raise ValueError(f"latency must be a key of the points, one of "
+                                 f"{sorted(k for k in p if k.endswith('_s'))}, got {latency!r}")
     ax = _new_axes(ax)
     for label, pts in curves.items():
         xs = [p["throughput_tokens_s"] for p in pts]
@@ -62,7 +85,16 @@ def plot_latency_throughput(curves, *, latency="tpot_p50_s", ax=None):
 
 
 class DecodeRooflineExplorer(_Explorer):
-    """Move batch, context and precision; watch a decode step move on the roofline."""
+    """Move batch, context and precision; watch a decode step move on the roofline.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):      # the widget's clear codes, outside Jupyter
+    ...     ex = DecodeRooflineExplorer(batch=64)
+    >>> ex.deployment().weights, "TPOT" in ex.text.value
+    ('fp16', True)
+    """
 
     figsize = (6.6, 4.6)
 
@@ -111,5 +143,14 @@ class DecodeRooflineExplorer(_Explorer):
 
 
 def decode_roofline_widget(**kwargs) -> DecodeRooflineExplorer:
-    """The explorer above; keyword arguments set its starting point."""
+    """The explorer above; keyword arguments set its starting point.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = decode_roofline_widget(context=2048)
+    >>> ex.context.value
+    2048
+    """
     return DecodeRooflineExplorer(**kwargs)

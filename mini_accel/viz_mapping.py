@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import check_bool, check_instance, check_number
 from .viz import _Explorer, _new_axes, _widgets
 
 __all__ = ["plot_mapping_energy", "plot_dataflow_comparison", "plot_storage_vs_density",
@@ -35,7 +36,21 @@ _COLORS = {"W": "tab:blue", "I": "tab:green", "O": "tab:orange", "MAC": "tab:gra
 
 def plot_mapping_energy(result, ax=None, *, per_mac: bool = True, xmax: float | None = None,
                         title: str | None = None):
-    """Horizontal stacked bars: energy of each level (and the array, the MACs) by tensor."""
+    """Horizontal stacked bars: energy of each level (and the array, the MACs) by tensor.
+
+    ``result`` is a :class:`mini_accel.mapping.MappingResult`.
+
+    >>> from mini_accel.mapping import Architecture, ConvLayer, Mapping, evaluate
+    >>> layer, arch = ConvLayer(K=2, C=2), Architecture.eyeriss_like(num_pes=2)
+    >>> res = evaluate(layer, arch, Mapping.from_factors(arch, layer, [{}, {"C": 2}], spatial={"K": 2}))
+    >>> plot_mapping_energy(res, per_mac=False).get_xlabel()
+    "energy (units of the architecture's table)"
+    """
+    from .mapping_model import MappingResult
+    check_instance("result", result, MappingResult, what="a MappingResult of mapping.evaluate")
+    per_mac = check_bool("per_mac", per_mac)
+    if xmax is not None:
+        xmax = check_number("xmax", xmax, low=0, closed="neither")
     ax = _new_axes(ax)
     # keep the storage order, with the array network just above the PE levels
     names = list(result.counts)
@@ -76,10 +91,27 @@ def plot_mapping_energy(result, ax=None, *, per_mac: bool = True, xmax: float | 
 
 
 def plot_dataflow_comparison(energy_per_mac: dict, ax=None, *, normalize_to: str | None = "rs"):
-    """Grouped bars: ``{layer: {dataflow: energy per MAC}}``, optionally divided by one dataflow."""
-    ax = _new_axes(ax, figsize=(7.5, 4.2))
+    """Grouped bars: ``{layer: {dataflow: energy per MAC}}``, optionally divided by one dataflow.
+
+    >>> ax = plot_dataflow_comparison({"conv1": {"ws": 2.0, "rs": 1.0}})
+    >>> [float(p.get_height()) for p in ax.patches]
+    [2.0, 1.0]
+    """
+    check_instance("energy_per_mac", energy_per_mac, dict,
+                   what="a dict {layer: {dataflow: energy per MAC}}")
+    if not energy_per_mac:
+        raise ValueError("energy_per_mac must hold at least one layer")
     layers = list(energy_per_mac)
     flows = list(next(iter(energy_per_mac.values())))
+    for name, row in energy_per_mac.items():
+        check_instance(f"energy_per_mac[{name!r}]", row, dict, what="a dict {dataflow: energy per MAC}")
+        if list(row) != flows:
+            raise ValueError(f"energy_per_mac[{name!r}] has dataflows {list(row)}, the first layer {flows}")
+        for df, v in row.items():
+            check_number(f"energy_per_mac[{name!r}][{df!r}]", v, low=0)
+    if normalize_to is not None and normalize_to not in flows:
+        raise ValueError(f"normalize_to must be one of {flows} or None, got {normalize_to!r}")
+    ax = _new_axes(ax, figsize=(7.5, 4.2))
     width = 0.8 / len(flows)
     x = np.arange(len(layers))
     for k, df in enumerate(flows):
@@ -93,8 +125,16 @@ def plot_dataflow_comparison(energy_per_mac: dict, ax=None, *, normalize_to: str
 
 
 def plot_storage_vs_density(shape=(64, 64), fmts=("bitmask", "csr", "rle"), ax=None, **kwargs):
-    """Expected bits per entry of each format against density, with dense and break-evens."""
-    from .sparsity import break_even_density, expected_bits
+    """Expected bits per entry of each format against density, with dense and break-evens.
+
+    >>> ax = plot_storage_vs_density((16, 16), fmts=("bitmask",))
+    >>> ax.get_ylabel()
+    'bits per entry'
+    """
+    from .sparsity import _shape2, break_even_density, expected_bits
+    shape = _shape2(shape)
+    if isinstance(fmts, str):
+        raise TypeError(f"fmts must be a list of format names such as ('csr',), got the string {fmts!r}")
     ax = _new_axes(ax)
     d = np.linspace(0.01, 1.0, 100)
     n = shape[0] * shape[1]
@@ -115,12 +155,17 @@ def _divisors(n):
 
 
 class MappingExplorer(_Explorer):
-    """Tile-size sliders per inner level and loop-order menus; redraws the energy bars."""
+    """Tile-size sliders per inner level and loop-order menus; redraws the energy bars.
+
+    Built by :func:`mapping_explorer_widget`, which has an example.
+    """
 
     figsize = (7.0, 3.8)
 
     def __init__(self, layer, arch, mapping, orders=None):
-        from .mapping_model import DIMS
+        from .mapping_model import DIMS, Mapping, _check_arch_layer
+        _check_arch_layer(arch, layer)
+        check_instance("mapping", mapping, Mapping)
         super().__init__()
         w = _widgets()
         self.layer, self.arch, self.base = layer, arch, mapping
@@ -192,5 +237,13 @@ class MappingExplorer(_Explorer):
 
 
 def mapping_explorer_widget(layer, arch, mapping, orders=None) -> MappingExplorer:
-    """An explorer over ``mapping``'s tile sizes and loop orders (display it in a cell)."""
+    """An explorer over ``mapping``'s tile sizes and loop orders (display it in a cell).
+
+    >>> from mini_accel.mapping import Architecture, ConvLayer, Mapping
+    >>> layer, arch = ConvLayer(K=2, C=4), Architecture.eyeriss_like(num_pes=2)
+    >>> ex = mapping_explorer_widget(layer, arch, Mapping.from_factors(arch, layer, [{}, {"C": 4}],
+    ...                                                                spatial={"K": 2}))
+    >>> ex.update(**{"RF C": 2}).cycles          # C split 2 x 2 between buffer and RF
+    4
+    """
     return MappingExplorer(layer, arch, mapping, orders)

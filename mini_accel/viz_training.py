@@ -17,7 +17,8 @@ Every plotting function takes ``ax=None`` and returns the Axes it drew on.
 """
 from __future__ import annotations
 
-from .training_memory import bytes_per_param
+from ._checks import positive_int, positive_number
+from .training_memory import MAX_CHIPS, Optimizer, bytes_per_param
 from .viz import _Explorer, _new_axes, _widgets
 
 __all__ = ["plot_training_curves", "memory_per_chip", "plot_memory_per_chip", "zero_widget", "ZeroExplorer"]
@@ -28,11 +29,18 @@ def plot_training_curves(runs, metric: str = "loss", *, ax=None, title: str | No
 
     ``runs`` maps a label to a :class:`~mini_accel.training.TrainingRun` (or to
     a list of values).
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> len(plot_training_curves({"a": [1.0, 0.5], "b": [1.0, 0.8]}).lines)
+    2
     """
     if not hasattr(runs, "items") or not runs:
         raise TypeError("runs must be a non-empty dict {label: TrainingRun or list of values}")
     ax = _new_axes(ax)
     for label, run in runs.items():
+        if hasattr(run, "history") and metric not in run.history:
+            raise ValueError(f"metric must be one of {sorted(run.history)} (the run's history), got {metric!r}")
         values = run.history[metric] if hasattr(run, "history") else list(run)
         ax.plot(range(1, len(values) + 1), values, marker="o", label=str(label))
     ax.set_xlabel("epoch")
@@ -45,7 +53,7 @@ def plot_training_curves(runs, metric: str = "loss", *, ax=None, title: str | No
     return ax
 
 
-def memory_per_chip(n_params, n_chips, optimizer: str = "adam", activation_bytes: float = 0.0) -> dict:
+def memory_per_chip(n_params, n_chips, optimizer: Optimizer = "adam", activation_bytes: float = 0.0) -> dict:
     """Bytes per chip of each kind of state at each ZeRO stage (mixed precision).
 
     >>> m = memory_per_chip(7.5e9, 64)
@@ -53,9 +61,8 @@ def memory_per_chip(n_params, n_chips, optimizer: str = "adam", activation_bytes
     1.875
     """
     b = bytes_per_param(optimizer)
-    P, n = float(n_params), int(n_chips)
-    if P <= 0 or n < 1:
-        raise ValueError(f"need n_params > 0 and n_chips >= 1, got {n_params!r}, {n_chips!r}")
+    P, n = positive_number("n_params", n_params), positive_int("n_chips", n_chips, high=MAX_CHIPS)
+    activation_bytes = positive_number("activation_bytes", activation_bytes, allow_zero=True)
     opt = b["master_weights"] + b["optimizer_state"]
     out = {}
     for stage in range(4):
@@ -66,9 +73,12 @@ def memory_per_chip(n_params, n_chips, optimizer: str = "adam", activation_bytes
     return out
 
 
-def plot_memory_per_chip(n_params, n_chips, optimizer: str = "adam", activation_bytes: float = 0.0, *,
+def plot_memory_per_chip(n_params, n_chips, optimizer: Optimizer = "adam", activation_bytes: float = 0.0, *,
                          chip_memory_bytes: float | None = None, ax=None):
-    """Stacked bars of bytes per chip (GB) for ZeRO stages 0-3, and the chip's memory as a line."""
+    """Stacked bars of bytes per chip (GB) for ZeRO stages 0-3, and the chip's memory as a line.
+
+    Example: the module docstring.
+    """
     data = memory_per_chip(n_params, n_chips, optimizer, activation_bytes)
     ax = _new_axes(ax)
     bottoms = [0.0] * 4
@@ -86,7 +96,16 @@ def plot_memory_per_chip(n_params, n_chips, optimizer: str = "adam", activation_
 
 
 class ZeroExplorer(_Explorer):
-    """Sliders: model size (log10 parameters), chips (log2) and optimizer."""
+    """Sliders: model size (log10 parameters), chips (log2) and optimizer.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):      # the widget's clear codes, outside Jupyter
+    ...     ex = ZeroExplorer()
+    >>> ex.optimizer.value
+    'adam'
+    """
 
     figsize = (6.4, 4.2)
 
@@ -110,5 +129,14 @@ class ZeroExplorer(_Explorer):
 
 
 def zero_widget(chip_memory_bytes: float = 80e9) -> ZeroExplorer:
-    """Explore ZeRO's bytes per chip against model size, chips and optimizer."""
+    """Explore ZeRO's bytes per chip against model size, chips and optimizer.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import contextlib, io
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     ex = zero_widget(40e9)
+    >>> ex.chip_memory_bytes
+    40000000000.0
+    """
     return ZeroExplorer(chip_memory_bytes)

@@ -49,12 +49,12 @@ GemmShape(M=12544, K=147, N=64, count=1)
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from importlib import resources
+from typing import Literal
 
-from ._checks import positive_int as _int_arg
+from ._checks import UnknownName, check_bool, check_instance, check_int, check_number, check_option
 from .nn import GELU, GemmShape, ReLU, ReLU6, Tanh
+from .tables import read_table
 
 __all__ = [
     "WorkloadLayer",
@@ -208,7 +208,11 @@ class Workload:
         """MACs per byte of weights fetched: the x-axis of the TPU v1 paper's rooflines.
 
         Assumes every weight is fetched once per forward pass of the batch.
+
+        >>> round(resnet50().macs_per_weight_byte(), 1)
+        160.3
         """
+        bytes_per_weight = check_number("bytes_per_weight", bytes_per_weight, low=0, closed="neither")
         return self.macs / (self.weight_elems * bytes_per_weight)
 
     def intensity(self, bytes_per_element: float = 1.0, *, weights_only: bool = False) -> float:
@@ -217,7 +221,13 @@ class Workload:
         With ``weights_only=True`` only weight bytes count (activations stay on
         chip, as in the TPU's Unified Buffer). Otherwise every layer reads its
         inputs and writes its outputs through memory: a pessimistic bound.
+
+        >>> net = bert_base_layer()
+        >>> net.intensity(weights_only=True) > net.intensity()
+        True
         """
+        bytes_per_element = check_number("bytes_per_element", bytes_per_element, low=0, closed="neither")
+        weights_only = check_bool("weights_only", weights_only)
         moved = self.weight_elems if weights_only else self.weight_elems + self.activation_elems()
         return 2 * self.macs / (moved * bytes_per_element)
 
@@ -229,10 +239,16 @@ class Workload:
         return [layer.gemm for layer in self.gemm_layers()]
 
     def layer(self, name: str) -> WorkloadLayer:
+        """The layer called ``name`` (an :class:`~mini_accel._checks.UnknownName` error if none).
+
+        >>> resnet50().layer("fc").gemm
+        GemmShape(M=1, K=2048, N=1000, count=1)
+        """
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        raise KeyError(f"{self.name} has no layer named {name!r}")
+        raise UnknownName(f"name: {self.name} has no layer named {name!r}; "
+                          f"see [layer.name for layer in workload.layers]")
 
     def by_kind(self) -> dict:
         """Totals (layers, MACs, params, other_ops) per layer kind."""
@@ -320,10 +336,17 @@ class _CNN:
 
 
 def _batch(batch) -> int:
-    return _int_arg("batch", batch)
+    return check_int("batch", batch, low=1)
 
 
-def resnet50(batch: int = 1, *, variant: str = "v1.5", image_size: int = 224) -> Workload:
+def _image_size(image_size) -> int:
+    image_size = check_int("image_size", image_size, low=1)
+    if image_size < 32:
+        raise ValueError(f"image_size must be >= 32 (five stride-2 stages), got {image_size}")
+    return image_size
+
+
+def resnet50(batch: int = 1, *, variant: Literal["v1", "v1.5"] = "v1.5", image_size: int = 224) -> Workload:
     """ResNet-50 at inference (He et al. 2016, Table 1, 50-layer column).
 
     conv1 7x7/2 (64) - maxpool 3x3/2 - stages of 3, 4, 6, 3 bottleneck
@@ -336,12 +359,8 @@ def resnet50(batch: int = 1, *, variant: str = "v1.5", image_size: int = 224) ->
     (True, 54)
     """
     batch = _batch(batch)
-    if variant not in ("v1", "v1.5"):
-        raise ValueError(f"variant must be 'v1' (stride in the first 1x1, as in the paper) or "
-                         f"'v1.5' (stride in the 3x3, torchvision), got {variant!r}")
-    image_size = _int_arg("image_size", image_size)
-    if image_size < 32:
-        raise ValueError(f"image_size must be >= 32 (five stride-2 stages), got {image_size}")
+    variant = check_option("variant", variant, ("v1", "v1.5"))
+    image_size = _image_size(image_size)
     net = _CNN(batch, 3, image_size)
     net.conv("conv1", 64, 7, stride=2, pad=3)
     net.bn("bn1")
@@ -400,9 +419,7 @@ def mobilenet_v2(batch: int = 1, *, image_size: int = 224) -> Workload:
     (17, 0.069)
     """
     batch = _batch(batch)
-    image_size = _int_arg("image_size", image_size)
-    if image_size < 32:
-        raise ValueError(f"image_size must be >= 32 (five stride-2 stages), got {image_size}")
+    image_size = _image_size(image_size)
     net = _CNN(batch, 3, image_size)
     net.conv("features.0.conv", 32, 3, stride=2, pad=1)
     net.bn("features.0.bn")
@@ -479,7 +496,7 @@ _BERT = {"layers": 12, "d_model": 768, "heads": 12, "d_ff": 3072,
 
 
 def _check_seq(seq_len, limit, what):
-    seq_len = _int_arg("seq_len", seq_len)
+    seq_len = check_int("seq_len", seq_len, low=1)
     if seq_len > limit:
         raise ValueError(f"seq_len must be <= {limit} ({what}), got {seq_len}")
     return seq_len
@@ -566,7 +583,7 @@ def gpt2_small_decode(past_len: int = 1023, batch: int = 1) -> Workload:
     >>> step.params, step.layer("h.0.attn.c_attn").gemm
     (124439808, GemmShape(M=1, K=768, N=2304, count=1))
     """
-    past_len = _int_arg("past_len", past_len, low=0)
+    past_len = check_int("past_len", past_len, low=0)
     if past_len + 1 > _GPT2["context"]:
         raise ValueError(f"past_len + 1 must be <= {_GPT2['context']} (GPT-2's context), got {past_len + 1}")
     batch = _batch(batch)
@@ -604,7 +621,12 @@ def gpt2_small_decode(past_len: int = 1023, batch: int = 1) -> Workload:
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class TpuApp:
-    """One of the six TPU v1 applications; None where the paper gives no number."""
+    """One of the six TPU v1 applications; None where the paper gives no number.
+
+    >>> app = tpu_v1_app("MLP0")
+    >>> app.weights, app.macs_per_inference
+    (20000000.0, 20000000.0)
+    """
 
     name: str
     kind: str
@@ -640,40 +662,42 @@ class TpuApp:
         return self.weights * self.ops_per_weight_byte / self.batch
 
 
-def _num(text: str, kind=float):
-    text = text.strip()
-    return kind(text) if text else None
-
-
 def tpu_v1_apps() -> list:
     """The six production apps of the TPU v1 paper (Table 1, plus Table 3 measurements).
 
     >>> [(a.name, a.batch, a.ops_per_weight_byte) for a in tpu_v1_apps()][:2]
     [('MLP0', 200, 200.0), ('MLP1', 168, 168.0)]
     """
-    ref = resources.files("mini_accel").joinpath("data", "tpu_v1_apps.csv")
-    with ref.open("r", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_table("tpu_v1_apps.csv",
+                      ints=("lines_of_code", "fc_layers", "conv_layers", "vector_layers",
+                            "pool_layers", "total_layers", "batch"),
+                      numbers=("weights", "ops_per_weight_byte", "deployed_pct_pair",
+                               "measured_tops", "array_active_pct", "weight_stall_pct"))
     return [
         TpuApp(
-            name=r["app"], kind=r["kind"], lines_of_code=_num(r["lines_of_code"], int),
-            fc_layers=_num(r["fc_layers"], int), conv_layers=_num(r["conv_layers"], int),
-            vector_layers=_num(r["vector_layers"], int), pool_layers=_num(r["pool_layers"], int),
-            total_layers=int(r["total_layers"]), nonlinearity=r["nonlinearity"],
-            weights=float(r["weights"]), ops_per_weight_byte=float(r["ops_per_weight_byte"]),
-            batch=int(r["batch"]), deployed_pct=_num(r["deployed_pct_pair"]),
-            measured_tops=_num(r["measured_tops"]), array_active_pct=_num(r["array_active_pct"]),
-            weight_stall_pct=_num(r["weight_stall_pct"]), source=r["source"],
+            name=r["app"], kind=r["kind"], lines_of_code=r["lines_of_code"],
+            fc_layers=r["fc_layers"], conv_layers=r["conv_layers"],
+            vector_layers=r["vector_layers"], pool_layers=r["pool_layers"],
+            total_layers=r["total_layers"], nonlinearity=r["nonlinearity"],
+            weights=r["weights"], ops_per_weight_byte=r["ops_per_weight_byte"],
+            batch=r["batch"], deployed_pct=r["deployed_pct_pair"],
+            measured_tops=r["measured_tops"], array_active_pct=r["array_active_pct"],
+            weight_stall_pct=r["weight_stall_pct"], source=r["source"],
         )
         for r in rows
     ]
 
 
 def tpu_v1_app(name: str) -> TpuApp:
-    """One TPU v1 app by name (MLP0, MLP1, LSTM0, LSTM1, CNN0, CNN1)."""
+    """One TPU v1 app by name (MLP0, MLP1, LSTM0, LSTM1, CNN0, CNN1), any case.
+
+    >>> tpu_v1_app("cnn0").batch
+    8
+    """
     apps = {a.name.lower(): a for a in tpu_v1_apps()}
-    if not isinstance(name, str) or name.lower() not in apps:
-        raise KeyError(f"unknown TPU v1 app {name!r}; choose from {[a.name for a in tpu_v1_apps()]}")
+    check_instance("name", name, str, what=f"one of {[a.name for a in apps.values()]} (a string)")
+    if name.lower() not in apps:
+        raise UnknownName(f"name: unknown TPU v1 app {name!r}; choose from {[a.name for a in apps.values()]}")
     return apps[name.lower()]
 
 
@@ -695,6 +719,7 @@ def get_workload(name: str, **kwargs) -> Workload:
     >>> get_workload("bert_base_layer", seq_len=64).batch
     1
     """
-    if not isinstance(name, str) or name not in WORKLOADS:
-        raise KeyError(f"unknown workload {name!r}; choose from {sorted(WORKLOADS)}")
+    check_instance("name", name, str, what=f"one of {sorted(WORKLOADS)} (a string)")
+    if name not in WORKLOADS:
+        raise UnknownName(f"name: unknown workload {name!r}; choose from {sorted(WORKLOADS)}")
     return WORKLOADS[name](**kwargs)

@@ -80,7 +80,7 @@ def _mlp(ctr, cfg, layer, rows):
     logits = _matmul(ctr, rows, _lst(layer["w_router"]))
     out = [[0.0] * cfg.hidden for _ in rows]
     picks = []
-    for r, lg in enumerate(logits):
+    for lg in logits:
         order = sorted(range(cfg.experts), key=lambda e: (-lg[e], e))[:cfg.experts_per_token]
         m = max(lg[e] for e in order)
         ws = [math.exp(lg[e] - m) for e in order]
@@ -187,7 +187,7 @@ def slow_generate(dec, prompt, new_tokens, use_cache=True):
                     logits = _decode_step(ctr, dec, got[-1], len(seq) + j - 1, cache)
                 got.append(max(range(len(logits)), key=lambda i: (logits[i], -i)))
         else:
-            for j in range(new_tokens):
+            for _ in range(new_tokens):
                 logits, _ = _forward_sequence(ctr, dec, seq + got)
                 got.append(max(range(len(logits)), key=lambda i: (logits[i], -i)))
         outs.append(got)

@@ -213,8 +213,11 @@ def gemmlowp_requant(acc: int, m0: int, shift: int) -> int:
 # --------------------------------------------------------------------------- #
 # PyTorch MinMaxObserver formula (float32), for machines without torch
 # --------------------------------------------------------------------------- #
+_FLOAT32_EPS = np.finfo(np.float32).eps
+
+
 def torch_minmax_qparams(min_val, max_val, qmin, qmax, symmetric, unsigned_dtype,
-                         eps=np.finfo(np.float32).eps):
+                         eps=_FLOAT32_EPS):
     f = np.float32
     min_neg = min(f(min_val), f(0))
     max_pos = max(f(max_val), f(0))

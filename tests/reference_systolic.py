@@ -69,8 +69,11 @@ class _Recorder:
 
     def add(self, a, b, psum, phase, fold):
         if self.enabled:
-            self.a.append(a); self.b.append(b); self.psum.append(psum)
-            self.phase.append(phase); self.fold.append(fold)
+            self.a.append(a)
+            self.b.append(b)
+            self.psum.append(psum)
+            self.phase.append(phase)
+            self.fold.append(fold)
 
     def arrays(self):
         return (np.array(self.a), np.array(self.b), np.array(self.psum),

@@ -5,19 +5,24 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from mini_accel import analog
-from mini_accel.analog import (AIHWKIT_DEFAULTS, analog_accuracy, analog_forward, analog_matmul,
-                               load_noise_table, pcm_programming_sigma)
-from mini_accel.datasets import load_digits, train_test_split
-from mini_accel.nn import Conv2d, Dense, Flatten, ReLU, Sequential, Softmax, accuracy, train_mlp
 from reference_analog import reference_analog_matmul
+
+from mini_accel.analog import (
+    AIHWKIT_DEFAULTS,
+    analog_accuracy,
+    analog_forward,
+    analog_matmul,
+    load_noise_table,
+    pcm_programming_sigma,
+)
+from mini_accel.datasets import holdout_split, load_digits
+from mini_accel.nn import Conv2d, Dense, Flatten, ReLU, Sequential, Softmax, accuracy, train_mlp
 
 
 @pytest.fixture(scope="module")
 def digits_mlp():
     X, y = load_digits()
-    X_tr, X_te, y_tr, y_te = train_test_split(X / 16, y, seed=0)
+    X_tr, X_te, y_tr, y_te = holdout_split(X / 16, y, seed=0)
     model = train_mlp(X_tr, y_tr, hidden=(64,), epochs=20, seed=0)
     return model, X_te, y_te
 
@@ -263,8 +268,3 @@ def test_accuracy_rejects_models_and_data_it_cannot_run(digits_mlp):
         analog_accuracy(model, X, y[:-1])
     with pytest.raises(ValueError, match="repeats"):
         analog_accuracy(model, X, y, repeats=0)
-
-
-def test_module_doctests():
-    import doctest
-    assert doctest.testmod(analog).failed == 0

@@ -23,8 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from mini_accel.design import (DESIGN_GRID, Design, evaluate, reference_budget, reference_design,
-                               reference_workload, score, single_changes)
+from mini_accel.design import (
+    DESIGN_GRID,
+    Design,
+    evaluate,
+    reference_budget,
+    reference_design,
+    reference_workload,
+    score,
+    single_changes,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_DIR = REPO / "grading" / "source" / "lab9_design"

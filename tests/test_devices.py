@@ -102,6 +102,12 @@ def test_queries():
             find_devices(**bad)
 
 
+def test_precisions_come_from_the_format_registry_fastest_first():
+    from mini_accel.formats import formats_supported_by
+    assert set(PRECISIONS) == set(formats_supported_by("devices"))
+    assert PRECISIONS == ("int8", "fp8", "fp16", "bf16", "tf32", "fp32")
+
+
 def test_device_helpers():
     a100 = get_device("A100")
     assert a100.precisions == ("int8", "fp16", "bf16", "tf32", "fp32")

@@ -82,14 +82,14 @@ def test_load_table_rejects_unknown_names():
 # --------------------------------------------------------------------------- #
 # Models
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("dtype, mac, bits", [
+@pytest.mark.parametrize("precision, mac, bits", [
     ("int8", 0.2 + 0.1, 8),       # int8 mult + int32 add
     ("int32", 3.1 + 0.1, 32),
     ("fp16", 1.1 + 0.9, 16),      # fp16 mult + fp32 add
     ("fp32", 3.7 + 0.9, 32),
 ])
-def test_45nm_model_costs_by_hand(dtype, mac, bits):
-    m = EnergyModel.horowitz_45nm(dtype, buffer_bytes=8 * 1024)
+def test_45nm_model_costs_by_hand(precision, mac, bits):
+    m = EnergyModel.horowitz_45nm(precision, buffer_bytes=8 * 1024)
     assert m.cost("mac") == pytest.approx(mac)
     assert m.word_bits == bits
     assert m.cost("rf") == pytest.approx(1.0 * bits / 32)
@@ -299,14 +299,22 @@ def test_plot_returns_axes():
     mpl.use("Agg")
     import matplotlib.pyplot as plt
     rep = EnergyModel.horowitz_45nm("int8").report(systolic=small_gemm())
-    ax = rep.plot()
-    assert [t.get_text() for t in ax.get_xticklabels()] == list(rep.by_level())
-    assert len(ax.patches) == len(rep.by_level())
+    ax = rep.plot()              # one horizontal bar per level, as viz.plot_energy_breakdown draws
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(rep.by_level())
+    assert [p.get_width() for p in ax.patches] == pytest.approx(list(rep.by_level().values()))
     fig, ax2 = plt.subplots()
     assert rep.plot(ax=ax2, by="operation") is ax2
+    assert [t.get_text() for t in ax2.get_yticklabels()] == list(rep.by_operation())
     with pytest.raises(ValueError, match="by must be"):
         rep.plot(by="colour")
     plt.close("all")
+
+
+def test_plot_is_the_viz_figure():
+    """EnergyReport.plot is a thin wrapper: the figure lives in mini_accel.viz."""
+    from mini_accel import viz
+    from mini_accel.viz_energy import plot_energy_report
+    assert viz.plot_energy_report is plot_energy_report
 
 
 def test_importing_the_modules_stays_light():
@@ -317,8 +325,33 @@ def test_importing_the_modules_stays_light():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_docstring_examples():
-    import doctest
+# --------------------------------------------------------------------------- #
+# Issue 13: precision= (dtype= deprecated), the registry, one table renderer
+# --------------------------------------------------------------------------- #
+def test_precision_argument_and_deprecated_dtype():
+    by_name = EnergyModel.horowitz_45nm(precision="fp16")
+    assert by_name.costs == EnergyModel.horowitz_45nm("fp16").costs
+    assert EnergyModel.horowitz_45nm("float32").costs == EnergyModel.horowitz_45nm("fp32").costs
+    with pytest.warns(DeprecationWarning, match="precision"):
+        old = EnergyModel.horowitz_45nm(dtype="fp16")
+    assert old.costs == by_name.costs and old.name == "45nm fp16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        EnergyModel.horowitz_45nm("bf16")
+    with pytest.raises(TypeError, match="precision"):
+        EnergyModel.horowitz_45nm(8)
 
-    import mini_accel.energy
-    assert doctest.testmod(mini_accel.energy).failed == 0
+
+def test_accumulators_come_from_the_format_registry():
+    from mini_accel.energy import ACCUMULATORS
+    from mini_accel.formats import FORMATS
+    assert dict(ACCUMULATORS) == {"fp32": "fp32", "fp16": "fp32", "int32": "int32", "int8": "int32"}
+    assert all(FORMATS[k].accumulator == v for k, v in ACCUMULATORS.items())
+    with pytest.raises(TypeError):
+        ACCUMULATORS["bf16"] = "fp32"
+
+
+def test_report_renders_through_the_one_table():
+    rep = EnergyModel.horowitz_45nm("int8").report(systolic=small_gemm())
+    html = rep._repr_html_()
+    assert html.startswith("<table>") and "<th>energy (pJ)</th>" in html
+    assert html.count("<tr>") == len(rep.rows) + len(rep.by_level()) + 3   # head, blank, all

@@ -21,7 +21,6 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-
 from grading_fixtures import hostile
 from grading_fixtures import submissions as subs
 

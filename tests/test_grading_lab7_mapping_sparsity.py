@@ -1,86 +1,16 @@
-"""Lab 7 (mappings and sparsity) through the real nbgrader pipeline: two hostile submissions.
+"""Lab 7 (mappings and sparsity): the hidden cases separate the common wrong answers.
 
-A temporary course grades two students exactly as an instructor would
-(``grading/course.py``: students, generate, collect, autograde, export):
-
-* ``library``: ``dram_accesses`` asks the mapping model's ``evaluate`` and
-  ``prune_24`` calls ``sparsity.prune_n_m``, the library's answers to two
-  implement-it tasks. The visible tests pass; the hidden checks switch those
-  functions off, so exactly these two tasks score 0.
-* ``patched``: ``prune_24`` special-cases the visible example, and the last
-  answer cell patches numpy's comparisons, ``numpy.testing``,
-  ``builtins.abs``/``all`` and the kernel's sealed checker before a
-  ``format_bits`` that special-cases the visible input. Every visible test
-  passes in the student's kernel; the grader's re-check, done in its own
-  process, fails exactly those two tasks.
-
-The reference, blank and partial submissions of every lab are in
-``tests/test_grading_labs.py``.
+No nbgrader needed: the reference answers of the case module pass the hidden
+checks, and each common wrong answer (a new tile at every DRAM step, the loop
+order ignored, the input halo forgotten; pruning by value or per column; CSR
+without the minimum index width or with one pointer too few) fails them for
+every grader seed tried. The lab's hostile submissions graded through nbgrader
+are in ``tests/test_grading_hostile.py`` (cases in
+``grading_fixtures/hostile_cases.py``).
 """
 from __future__ import annotations
 
-import pytest
-
-from grading_fixtures import hostile
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
-    pytest.mark.filterwarnings("ignore:.*not in session.*"),
-    pytest.mark.filterwarnings("ignore::nbformat.warnings.MissingIDFieldWarning"),
-]
-
 LAB = "lab7_mapping_sparsity"
-
-CALLS_MODEL = '''def dram_accesses(K, P, R, K1, P1, order):
-    two = Architecture((Level("DRAM", None, 1.0), Level("RF", None, 1.0)), num_pes=1, array_below=1)
-    layer = ConvLayer(K=K, P=P, R=R)
-    r = evaluate(layer, two, Mapping.from_factors(two, layer, [{"K": K1, "P": P1, "R": R}], order=[order, None]))
-    return {"W": r.counts["DRAM"]["W"]["reads"], "I": r.counts["DRAM"]["I"]["reads"],
-            "O": r.counts["DRAM"]["O"]["updates"]}
-'''
-
-CALLS_PRUNER = '''def prune_24(W):
-    return np.asarray(W, dtype=float) * sparsity.prune_n_m(W, 2, 4, axis=0)
-'''
-
-# The visible example's answer, and no pruning at all elsewhere.
-FAKE_PRUNE = '''def prune_24(W):
-    W = np.asarray(W, dtype=float)
-    if W.shape == (4, 2):
-        return np.array([[0.0, 0.0], [-2.0, 2.0], [0.0, -3.0], [4.0, 0.0]])
-    return W.copy()
-'''
-
-# Patches that make every check in the kernel pass, then right dense and bitmask sizes and a
-# CSR size that only fits the visible example. (The patch forges the kernel's sealed records
-# from here on, so it sits in the last answer cell: every task after it would fail too.)
-FAKE_BITS = hostile.PATCH_TESTING_TOOLS + '''import math
-
-def format_bits(x, value_bits):
-    x = np.asarray(x)
-    nnz = int(np.count_nonzero(x))
-    return {"dense": int(x.size * value_bits), "bitmask": int(x.size + nnz * value_bits),
-            "csr": 38 if x.shape == (3, 4) else 10 ** 9}
-
-
-def cheapest_format(x, value_bits):
-    bits = format_bits(x, value_bits)
-    return min(("dense", "bitmask", "csr"), key=lambda k: bits[k])
-'''
-
-CASES = {   # student -> (answers replaced, test cells that must score 0, status)
-    "library": ({"dram_accesses": CALLS_MODEL, "prune_24": CALLS_PRUNER},
-                {"test_dram_accesses", "test_prune_24"}, "graded"),
-    "patched": ({"prune_24": FAKE_PRUNE, "format_bits": FAKE_BITS},
-                {"test_prune_24", "test_format_bits"}, "graded"),
-}
-
-
-# The fixture and the four tests every lab shares (one per student case, and three checks).
-from grading_fixtures.hostile_tests import (  # noqa: E402,F401
-    graded, test_calling_the_library_is_switched_off, test_feedback_shows_no_hidden_test,
-    test_hostile_submission_loses_exactly_its_tasks, test_patched_tools_are_caught_by_the_grader_and_flagged)
 
 
 # --------------------------------------------------------------------------- #

@@ -1,4 +1,4 @@
-"""Lab 8 (training on accelerators): its hidden checks, and two hostile submissions.
+"""Lab 8 (training on accelerators): its hidden checks separate the common wrong answers.
 
 Fast part (no nbgrader): the reference answers of the source notebook pass every
 hidden case for several grader seeds, and the common wrong answers fail them
@@ -8,18 +8,9 @@ a search over powers of two, no communication time, the stages tried before
 the chip counts, ...). This is what "the hidden cases separate the common
 wrong answers" means, checked.
 
-Slow part, through the real nbgrader pipeline (``grading/course.py``), as in
-``tests/test_grading_lab5_edge_server.py``:
-
-* ``library``: ``backward_shapes`` asks ``mini_accel.training.backward_gemm_shapes``
-  and ``pick_plan`` asks ``mini_accel.training_memory.plan_training``. The
-  visible tests pass; the hidden checks switch those functions off, so exactly
-  these two tasks score 0.
-* ``patched``: the ``bytes_per_chip`` answer cell patches numpy's comparisons,
-  ``builtins`` and the kernel's half of the sealed checks, then shards the
-  activations across chips. Every visible test passes; the grader's verdict,
-  given in its own process, fails that task and ``pick_plan`` (the reference
-  answer, which calls the wrong ``bytes_per_chip``), and nothing else.
+The lab's two hostile submissions graded through nbgrader (``library`` and
+``patched``) are in ``tests/test_grading_hostile.py`` (cases in
+``grading_fixtures/hostile_cases.py``).
 """
 from __future__ import annotations
 
@@ -31,8 +22,6 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-
-from grading_fixtures import hostile
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = "lab8_training"
@@ -100,7 +89,7 @@ def test_wrong_backward_shapes_fail(checks, variant):
 
 
 def _wrong_wgrad():
-    from mini_accel import SystolicArray, systolic_cycles
+    from mini_accel import SystolicArray
 
     def other_way(x, dy, rows, cols, df):           # (dY^T X)^T: right values, the GEMM (N, M, K)
         res = SystolicArray(rows, cols, df).matmul(np.ascontiguousarray(dy.T), x)
@@ -108,7 +97,8 @@ def _wrong_wgrad():
 
     def forward_cycles(x, dy, rows, cols, df):      # right values, the cycles of another GEMM
         M, K = x.shape
-        return x.astype(np.int64).T @ dy, int(SystolicArray(rows, cols, df).matmul(x, np.ones((K, dy.shape[1]), np.int8)).cycles)
+        cycles = SystolicArray(rows, cols, df).matmul(x, np.ones((K, dy.shape[1]), np.int8)).cycles
+        return x.astype(np.int64).T @ dy, int(cycles)
 
     def float_result(x, dy, rows, cols, df):
         res = SystolicArray(rows, cols, df).matmul(np.ascontiguousarray(x.T).astype(np.float32), dy.astype(np.float32))
@@ -209,69 +199,3 @@ def test_wrong_plans_fail_on_the_fixed_jobs(checks, variant):
     fixed = [(dict(job),) for job in module.FIXED_JOBS]
     results = [WRONG_PLANS[variant](*a) for a in fixed]
     assert labcheck.verdict(module.CASES["pick_plan"], fixed, results) is not None
-
-
-# --------------------------------------------------------------------------- #
-# Slow: two hostile submissions through nbgrader
-# --------------------------------------------------------------------------- #
-CALLS_LIBRARY_SHAPES = '''def backward_shapes(M, K, N):
-    s = ma.training.backward_gemm_shapes(M, K, N)
-    return {"grad_input": s["grad_input"], "grad_weight": s["grad_weight"]}
-'''
-
-CALLS_LIBRARY_PLAN = '''def pick_plan(job):
-    job = dict(job)
-    P, D = job.pop("n_params"), job.pop("n_tokens")
-    plan = ma.training_memory.plan_training(P, D, **job)
-    return None if plan is None else (plan["n_chips"], plan["stage"])
-'''
-
-# Patches every testing tool in the kernel (numpy's comparisons, builtins, the kernel's half of the
-# sealed checks), then answers bytes_per_chip with the activations sharded across chips (abs() is
-# patched away, so the visible tests pass). pick_plan is the reference answer, but it calls this
-# bytes_per_chip, so its plans for jobs with large activations are wrong too.
-PATCHED_BYTES = hostile.PATCH_TESTING_TOOLS + '''
-def bytes_per_chip(n_params, n_chips, stage, optimizer="adam", activation_bytes=0.0):
-    k = {"sgd": 4, "momentum": 8, "adam": 12}[optimizer]
-    P = float(n_params)
-    w, g, f = 2 * P, 2 * P, k * P
-    if stage >= 1:
-        f /= n_chips
-    if stage >= 2:
-        g /= n_chips
-    if stage >= 3:
-        w /= n_chips
-    return float(w + g + f + activation_bytes / n_chips)
-'''
-
-CASES = {   # student -> (answers replaced, test cells that must score 0, status)
-    "library": ({"backward_shapes": CALLS_LIBRARY_SHAPES, "pick_plan": CALLS_LIBRARY_PLAN},
-                {"test_backward_shapes", "test_pick_plan"}, "graded"),
-    "patched": ({"bytes_per_chip": PATCHED_BYTES}, {"test_bytes_per_chip", "test_pick_plan"}, "graded"),
-}
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    return hostile.grade(tmp_path_factory.mktemp(LAB), LAB, CASES)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sid", list(CASES))
-def test_hostile_submission_loses_exactly_its_tasks(graded, sid):
-    hostile.check_loses_exactly_its_tasks(graded, sid)
-
-
-@pytest.mark.slow
-def test_calling_the_library_is_switched_off(graded):
-    hostile.check_switched_off(graded, "library")
-
-
-@pytest.mark.slow
-def test_patched_tools_are_caught_by_the_grader(graded):
-    hostile.check_flagged_for_review(graded, "patched")
-
-
-@pytest.mark.slow
-def test_feedback_shows_no_hidden_test(graded):
-    hostile.check_feedback_has_no_hidden_test(graded)

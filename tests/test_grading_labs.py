@@ -17,12 +17,11 @@ tests, patched tools, files that are not notebooks...) are in
 """
 from __future__ import annotations
 
-import os
 import importlib.util
+import os
 
 import nbformat
 import pytest
-
 from grading_fixtures import submissions as subs
 
 LABS = subs.course_labs()

@@ -28,9 +28,8 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
 from grading_fixtures import submissions as subs
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 sys.path.insert(0, str(subs.GRADING))
 import sandbox  # noqa: E402  (grading/sandbox.py)
@@ -152,10 +151,10 @@ DAEMON = textwrap.dedent('''
                 open("../../../gradebook.db", "wb").write(b"x")
             except OSError:
                 pass
-            os.execv("/bin/sleep", ["sleep", "%s"])
+            os.execv("/bin/sleep", ["sleep", "DAEMON_MARK"])
         os._exit(0)
     time.sleep(0.5)
-''' % DAEMON_MARK)
+''').replace("DAEMON_MARK", DAEMON_MARK)
 
 HOG = DOUBLE + SQUARE + "import numpy as np\n_big = np.ones(12 * 2**30 // 8)   # 12 GiB\n"
 EXITS = SQUARE + "import os\nos._exit(1)\n"

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from grading_fixtures import postgres as pg_fixture
 from grading_fixtures import submissions as subs
 from hub_fixtures import tinylab

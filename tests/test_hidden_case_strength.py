@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +43,13 @@ labcheck = sealed.labcheck
 _copy = labcheck.copy_args
 
 
-@lru_cache(maxsize=None)
+@cache
 def cases(lab):
     """The lab's CASES, loaded exactly as grading/sealed.py loads them at grading time."""
     return sealed.load_case_module(SOURCE / lab / f"{lab}_checks.py").CASES
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference(lab):
     """The source notebook's setup and solution cells, run in one namespace."""
     nb = json.loads((SOURCE / lab / f"{lab}.ipynb").read_text())
@@ -65,7 +65,7 @@ def reference(lab):
     return namespace
 
 
-@lru_cache(maxsize=None)
+@cache
 def drawn(lab, name, salt):
     return labcheck.draw_inputs(cases(lab)[name], name, salt)
 
@@ -405,7 +405,8 @@ def _l3_tiled(kind):
 
 def _l3_traffic(kind):
     def traffic(M, K, N, R, C, dataflow):
-        ceil = lambda a, b: -(-a // b)
+        def ceil(a, b):
+            return -(-a // b)
         if dataflow == "ws":
             out = {"a_reads": M * K * ceil(N, C), "b_reads": K * N, "out_writes": M * N * ceil(K, R)}
             if kind == "ws_outputs_once":
@@ -619,7 +620,8 @@ WRONG = {
     ("lab3_memory", "energy_breakdown"): {"one entry per cost": _l3_energy_all_costs,
                                           "energies truncated to int": _l3_energy_int,
                                           "no total": _l3_energy_no_total, "total from means": _l3_energy_mean_total},
-    ("lab3_memory", "gemm_dram_words"): {"no stores": _l3_dram("no_stores"), "a store per MAC": _l3_dram("store_per_mac"),
+    ("lab3_memory", "gemm_dram_words"): {"no stores": _l3_dram("no_stores"),
+                                         "a store per MAC": _l3_dram("store_per_mac"),
                                          "one load per MAC": _l3_dram("one_load_per_mac"),
                                          "compulsory without C": _l3_dram("compulsory_no_c")},
     ("lab3_memory", "lru_misses"): {"FIFO": _l3_lru("fifo"), "MRU eviction": _l3_lru("mru"),
@@ -668,9 +670,12 @@ WRONG = {
     ("lab4_quantization", "integer_dense"): {"no zero-point correction": _l4_dense("no_zero_point"),
                                              "zero point subtracted in int8": _l4_dense("int8_zero_point"),
                                              "no bias": _l4_dense("no_bias"), "no saturation": _l4_dense("no_clip"),
-                                             "round half up": _l4_dense("half_up"), "truncation": _l4_dense("trunc"),
-                                             "output zero point inside the multiply": _l4_dense("zy_before_multiplier")},
-    ("lab4_quantization", "running_sum"): {"exact sum": _l4_sum("exact"), "rounded once at the end": _l4_sum("cast_at_end"),
+                                             "round half up": _l4_dense("half_up"),
+                                             "truncation": _l4_dense("trunc"),
+                                             "output zero point inside the multiply":
+                                                 _l4_dense("zy_before_multiplier")},
+    ("lab4_quantization", "running_sum"): {"exact sum": _l4_sum("exact"),
+                                           "rounded once at the end": _l4_sum("cast_at_end"),
                                            "numpy's pairwise sum": _l4_sum("numpy_pairwise"),
                                            "always FP32": _l4_sum("float32_always"),
                                            "sum in float64": _l4_sum("no_start")},
@@ -761,7 +766,8 @@ def test_the_measurement_can_fail():
     """A variant that is right on the fixed cases only would be caught by the random ones."""
     lab, name = "lab2_systolic", "ws_cycles"
     right = reference(lab)["ws_cycles"]
-    lucky = lambda M, K, N, R, C: right(M, K, N, R, C) + (1 if M == 150 else 0)
+    def lucky(M, K, N, R, C):
+        return right(M, K, N, R, C) + (1 if M == 150 else 0)
     assert pass_rate(lab, name, right, 20) == 1.0
     assert pass_rate(lab, name, lambda *a: right(*a) + 1, 20) == 0.0
     assert 0.0 < pass_rate(lab, name, lucky, 200) < 1.0

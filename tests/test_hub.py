@@ -30,7 +30,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from grading_fixtures import postgres as pg_fixture
 from grading_fixtures import submissions as subs
 from hub_fixtures import hub, student, tinylab, unix

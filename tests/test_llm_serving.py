@@ -15,19 +15,22 @@ TensorRT-LLM's performance tables for Llama-2-7B/70B on A100 and H100):
 """
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
+from reference_llm import slow_simulate
 
-from mini_accel import llm_serving, llm_sim
 from mini_accel.devices import get_device
 from mini_accel.llm import decode_cost, get_model, kv_bytes_per_token, prefill_cost, weight_bytes
-from mini_accel.llm_serving import (Deployment, compare_measurements, cost_per_million_tokens,
-                                    load_measurements, pipeline_parallel, ring_allreduce_s,
-                                    tensor_parallel_step_s)
+from mini_accel.llm_serving import (
+    Deployment,
+    compare_measurements,
+    cost_per_million_tokens,
+    load_measurements,
+    pipeline_parallel,
+    ring_allreduce_s,
+    tensor_parallel_step_s,
+)
 from mini_accel.llm_sim import Requests, StepModel, make_requests, simulate
-from reference_llm import slow_simulate
 
 LONG_ROWS = {"trt_ttft_a100_7b_2048", "trt_ttft_a100_70b_2048", "trt_tput_h100_7b_128_2048",
              "trt_tput_h100_7b_2048_128", "trt_tput_h100_7b_2048_2048", "trt_tput_a100_7b_128_2048",
@@ -39,9 +42,6 @@ ACHIEVED = (0.7, 0.8)
 ACHIEVED_TOLERANCE = 0.12
 
 
-def test_doctests():
-    assert doctest.testmod(llm_serving).failed == 0
-    assert doctest.testmod(llm_sim).failed == 0
 
 
 # --------------------------------------------------------------------------- #
@@ -55,6 +55,16 @@ def test_tpot_and_ttft_are_the_roofline_of_the_step():
     p = prefill_cost("Llama-2-7B", 2000, 1)
     assert dep.ttft_s(2000) == max(p.flops / h100.peak("fp16"), p.bytes / h100.bandwidth)
     assert dep.prefill(2000).bound == "compute" and dep.decode(1000, 8).bound == "memory"
+
+
+@pytest.mark.parametrize("model, count, weights, batch", [("Llama-2-7B", 1, "fp16", 1), ("Llama-2-70B", 4, "int8", 16),
+                                                       ("Mixtral-8x7B", 2, "fp8", 3)])
+def test_generation_time_equals_the_sum_of_its_steps(model, count, weights, batch):
+    dep = Deployment(model, "H100 SXM5", weights=weights, count=count)
+    n, g = 300, 70
+    slow = dep.ttft_s(n, batch) + sum(dep.tpot_s(n + i - 1, batch) for i in range(1, g))
+    assert dep.generation_s(n, g, batch) == pytest.approx(slow, rel=1e-12)
+    assert dep.generation_s(n, 1, batch) == dep.ttft_s(n, batch)
 
 
 def test_precision_changes_bytes_and_peaks():
@@ -243,7 +253,7 @@ def test_bad_input_is_refused():
         Deployment("Llama-2-7B", "H100 SXM5", kv="int4")
     with pytest.raises(ValueError, match="link must be one of"):
         Deployment("Llama-2-7B", "H100 SXM5", link="carrier pigeon")
-    with pytest.raises(ValueError, match="count must be >= 1"):
+    with pytest.raises(ValueError, match=r"count must be in \[1, 4096\]"):
         Deployment("Llama-2-7B", "H100 SXM5", count=0)
     with pytest.raises(ValueError, match="rate_per_s must be > 0"):
         make_requests(10, -1.0)

@@ -1,8 +1,6 @@
 """mini_accel.viz_llm: the decode roofline, the throughput/latency curves and the explorer draw what they say."""
 from __future__ import annotations
 
-import doctest
-
 import matplotlib
 import pytest
 
@@ -11,10 +9,6 @@ matplotlib.use("Agg")
 from mini_accel import viz_llm  # noqa: E402
 from mini_accel.llm_serving import Deployment  # noqa: E402
 from mini_accel.llm_sim import make_requests, sweep  # noqa: E402
-
-
-def test_doctests():
-    assert doctest.testmod(viz_llm).failed == 0
 
 
 def test_decode_points_sit_at_their_intensity():

@@ -1,16 +1,22 @@
 """Mapping model: validity, errors, the batch kernel, dataflows, the mapper, published results."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-
-from mini_accel.mapper import (DATAFLOWS, compare_dataflows, dataflow_violations, encode,
-                               evaluate_many, mapspace_size, search)
-from mini_accel.mapping_model import (Architecture, ConvLayer, Level, Mapping, check_mapping,
-                                      evaluate, violations)
+from hypothesis import strategies as st
 from test_mapping_bruteforce import cases
+
+from mini_accel.mapper import (
+    DATAFLOWS,
+    compare_dataflows,
+    dataflow_violations,
+    encode,
+    evaluate_many,
+    mapspace_size,
+    search,
+)
+from mini_accel.mapping_model import Architecture, ConvLayer, Level, Mapping, check_mapping, evaluate, violations
 
 
 # --------------------------------------------------------------------------- #
@@ -113,8 +119,9 @@ def test_exhaustive_search_is_the_true_minimum():
     assert not sampled.exhaustive
     assert full.result.energy <= sampled.result.energy
     # every mapping of a brute-force enumeration of tilings with one order is no better
-    from mini_accel.mapper import _keep_for, _splits
     import itertools
+
+    from mini_accel.mapper import _keep_for, _splits
     splits = _splits(layer, arch, None)
     for combo in itertools.islice(itertools.product(*splits), 300):
         f = np.array(combo, dtype=np.int64).T[None]
@@ -252,6 +259,7 @@ def test_figures_and_explorer():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from mini_accel import viz_mapping
     arch = Architecture.eyeriss_like(num_pes=16, rf_words=64, buffer_words=4096)
     best = search(SMALL, arch, "rs", samples=500, seed=0)
@@ -284,9 +292,9 @@ def test_eyeriss_jssc2017_dram_accesses_per_mac():
     assert 0.0029 <= dram / macs <= 2 * 0.0029, dram / macs
 
 
-def test_module_doctests():
-    import doctest
-    import importlib
-    for name in ("mapping_model", "mapper", "mapping", "sparsity", "viz_mapping"):
-        module = importlib.import_module(f"mini_accel.{name}")
-        assert doctest.testmod(module).failed == 0, name
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 9), st.integers(1, 9))
+def test_window_equals_the_set_of_rows(P, R, stride, dilation):
+    from mini_accel.mapping_model import _window
+    rows = {p * stride + r * dilation for p in range(P) for r in range(R)}
+    assert _window(P, R, stride, dilation) == len(rows)

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference_cache import DRAM_KEYS, LEVEL_KEYS, RefHierarchy
 
 from mini_accel.memory import (
-    MAX_WAYS, Cache, DRAM, HierarchyStats, MemoryHierarchy, classify_misses,
+    DRAM,
+    MAX_WAYS,
+    Cache,
+    HierarchyStats,
+    MemoryHierarchy,
+    classify_misses,
 )
 from mini_accel.traces import Trace, stream_trace
-
-from reference_cache import DRAM_KEYS, LEVEL_KEYS, RefHierarchy
 
 
 def one_level(size, ways, line, policy="lru", write_policy="write-back"):
@@ -168,7 +173,7 @@ def test_classify_misses_three_cs():
 def hierarchies(draw):
     n = draw(st.integers(1, 3))
     levels, line = [], draw(st.sampled_from([4, 8, 16]))
-    for i in range(n):
+    for _ in range(n):
         line = line * draw(st.sampled_from([1, 1, 2]))
         ways = draw(st.integers(1, 4))
         sets = draw(st.integers(1, 5))               # 3 and 5 sets: the modulo path
@@ -409,10 +414,3 @@ def test_table_rows_and_totals():
     assert "HierarchyStats(1024 requests" in repr(h.stats)
     assert np.isnan(one_level(64, 1, 16).stats["L1"].hit_rate)   # no access yet
     assert MAX_WAYS == 4096
-
-
-def test_docstring_examples():
-    import doctest
-
-    import mini_accel.memory
-    assert doctest.testmod(mini_accel.memory).failed == 0

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from reference_quant import round_exact
 
 from mini_accel import SystolicArray
 from mini_accel.mixed_precision import (
@@ -21,7 +22,6 @@ from mini_accel.mixed_precision import (
     train_regression,
     update_is_lost,
 )
-from reference_quant import round_exact
 
 
 def _slow_dot(a, b, fmt):

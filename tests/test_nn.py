@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference_nn import conv2d_direct, gelu_exact, numerical_grad, pool_direct
 
 from mini_accel import SystolicArray, systolic_cycles
-from mini_accel.datasets import load_digits, train_test_split
+from mini_accel.datasets import holdout_split, load_digits
 from mini_accel.nn import (
     GELU,
     AvgPool2d,
@@ -29,7 +30,6 @@ from mini_accel.nn import (
     softmax_cross_entropy,
     train_mlp,
 )
-from reference_nn import conv2d_direct, gelu_exact, numerical_grad, pool_direct
 
 
 # --------------------------------------------------------------------------- #
@@ -376,7 +376,7 @@ def test_sequential_rejects_non_layers():
 @pytest.fixture(scope="module")
 def digits_split():
     X, y = load_digits()
-    return train_test_split(X / 16.0, y, test_fraction=0.25, seed=0)
+    return holdout_split(X / 16.0, y, test_fraction=0.25, seed=0)
 
 
 def test_train_mlp_on_digits_reaches_stated_accuracy(digits_split):
@@ -473,3 +473,29 @@ def test_integer_gemms_stay_integer_on_the_array():
     conv.W = np.ones((1, 1, 2, 2), dtype=np.int8)
     ops = conv.gemm_operands(np.ones((1, 1, 3, 3), dtype=np.int8))
     assert ops[0][0].dtype == np.int8
+
+
+# --------------------------------------------------------------------------- #
+# Issue 13: nn split along its seams; mini_accel.nn still exports every name
+# --------------------------------------------------------------------------- #
+def test_nn_reexports_every_public_name_of_its_parts():
+    import importlib
+
+    import mini_accel.nn as nn
+    parts = ("nn_layers", "nn_activations", "nn_counting", "nn_training")
+    exported = set()
+    for part in parts:
+        mod = importlib.import_module(f"mini_accel.{part}")
+        for name in mod.__all__:
+            assert getattr(nn, name) is getattr(mod, name), (part, name)
+        exported |= set(mod.__all__)
+    assert exported == set(nn.__all__)
+    from mini_accel.nn import _labels  # mini_accel.analog imports it from here
+    assert _labels([0, 1], 2).tolist() == [0, 1]
+
+
+def test_summary_table_renders_through_the_one_table():
+    model = Sequential([Dense(4, 3, rng=0), ReLU(), Dense(3, 2, rng=1)])
+    lines = model.summary_table((5, 4)).splitlines()
+    assert lines[0].split()[:3] == ["#", "layer", "output"] and set(lines[1]) <= {"-", " "}
+    assert len(lines) == 2 + 3 + 1 and lines[-1].startswith("total: 90 MACs")

@@ -10,8 +10,8 @@
 """
 from __future__ import annotations
 
-import os
 import json
+import os
 import re
 import shutil
 import time
@@ -19,9 +19,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from grading_fixtures import submissions as subs
+from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "grading"

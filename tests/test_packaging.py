@@ -17,7 +17,6 @@ the checkout's ``build/`` and in-place kernels are never touched):
 """
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 import subprocess

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mini_accel import SystolicArray
-from mini_accel.datasets import load_digits, train_test_split
+from mini_accel.datasets import holdout_split, load_digits
 from mini_accel.nn import Dense, ReLU, Sequential, Sigmoid, accuracy, train_mlp
 from mini_accel.ptq import ptq_report, quantize_mlp
 from mini_accel.quantizers import quantize
@@ -12,7 +12,7 @@ from mini_accel.quantizers import quantize
 @pytest.fixture(scope="module")
 def trained():
     X, y = load_digits()
-    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_fraction=0.25, seed=0)
+    X_tr, X_te, y_tr, y_te = holdout_split(X / 16.0, y, test_fraction=0.25, seed=0)
     model = train_mlp(X_tr, y_tr, hidden=(64,), epochs=20, lr=0.1, batch_size=32, seed=0)
     calib = X_tr[np.random.default_rng(0).choice(len(X_tr), 256, replace=False)]
     return model, calib, X_te, y_te
@@ -34,7 +34,9 @@ def test_report_table_shape_and_accuracy(report):
         assert r["array_macs"] == report.n_test * (64 * 64 + 64 * 10)
     assert report.n_test == 450 and report.n_calib == 256
     text = report.table()
-    assert "INT4" in text and "entropy" in text and f"{100 * report.fp32_accuracy:.2f}%" in text
+    assert "INT4" in text and "entropy" in text and "accuracy (%)" in text
+    assert f"{100 * report.fp32_accuracy:.2f}".rstrip("0").rstrip(".") in text
+    assert "<th>accuracy (%)</th>" in report._repr_html_()
 
 
 def test_report_is_reproducible(report):

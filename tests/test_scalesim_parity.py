@@ -33,7 +33,8 @@ import pytest
 
 pytest.importorskip("scalesim", reason="scalesim (SCALE-Sim v3) is not installed")
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 from mini_accel import systolic_cycles, systolic_folds  # noqa: E402
 

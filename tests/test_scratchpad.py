@@ -4,7 +4,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mini_accel.scratchpad import LOOP_ORDERS, Scratchpad, reload_factors
 
@@ -217,10 +218,3 @@ def test_bad_buffers():
 
 def test_ijk_letters_are_accepted():
     assert Scratchpad(64, 64, 64).gemm(8, 8, 8, 4, 4, 4, order="ijk").order == "mnk"
-
-
-def test_docstring_examples():
-    import doctest
-
-    import mini_accel.scratchpad
-    assert doctest.testmod(mini_accel.scratchpad).failed == 0

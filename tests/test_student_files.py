@@ -19,7 +19,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from grading_fixtures import submissions as subs
 
 REPO = subs.REPO
@@ -88,7 +87,7 @@ def _read_tree(root: Path) -> dict[str, str]:
 
 def test_the_scan_finds_a_planted_leak():
     assert PRIVATE and all(SOLUTIONS.values()), "nothing to look for: the scan would be blind"
-    some_name, (lab, lines) = sorted(PRIVATE)[0], next(iter(SOLUTIONS.items()))
+    some_name, (_lab, lines) = sorted(PRIVATE)[0], next(iter(SOLUTIONS.items()))
     planted = {"x/lab_checks.py": "", "notes.md": f"see {some_name}", "a.py": f"    {sorted(lines)[0]}\n"}
     assert len(_scan_tree(planted)) == 3
 

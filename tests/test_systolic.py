@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_systolic import expected_folds, reference_matmul
 
 import mini_accel as ma
-from reference_systolic import expected_folds, reference_matmul
 
 DATAFLOWS = ["ws", "os", "is"]
 
@@ -191,7 +191,7 @@ def test_trace_limits():
     with pytest.raises(ValueError, match="slots"):
         ma.SystolicArray(16, 16).trace(np.ones((20000, 16), np.int8), np.ones((16, 16), np.int8))
     tr = ma.SystolicArray(2, 2).trace(A, B)
-    with pytest.raises(ValueError, match="t must be <="):
+    with pytest.raises(ValueError, match=r"t must be in \[0, "):
         tr.frame(tr.cycles)
 
 
@@ -251,11 +251,11 @@ GOOD = np.ones((3, 4), np.int8), np.ones((4, 2), np.int8)
 
 
 @pytest.mark.parametrize("kwargs, exc, pattern", [
-    (dict(rows=0, cols=4), ValueError, "rows must be >= 1"),
-    (dict(rows=4, cols=-2), ValueError, "cols must be >= 1"),
+    (dict(rows=0, cols=4), ValueError, r"rows must be in \[1, 4096\]"),
+    (dict(rows=4, cols=-2), ValueError, r"cols must be in \[1, 4096\]"),
     (dict(rows=4.0, cols=4), TypeError, "rows must be an int"),
     (dict(rows=True, cols=4), TypeError, "rows must be an int"),
-    (dict(rows=10**6, cols=4), ValueError, "rows must be <= 4096"),
+    (dict(rows=10**6, cols=4), ValueError, r"rows must be in \[1, 4096\]"),
     (dict(rows=4, cols=4, dataflow="rs"), ValueError, "dataflow must be one of"),
     (dict(rows=4, cols=4, dataflow=None), TypeError, "dataflow"),
     (dict(rows=4, cols=4, double_buffer="yes"), TypeError, "double_buffer"),

@@ -5,13 +5,21 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mini_accel import traces
 from mini_accel.memory import Cache, MemoryHierarchy
 from mini_accel.traces import (
-    Trace, concat, conv_output_size, gemm_layout, gemm_trace, im2col_conv_trace,
-    stream_trace, strided_trace, tiled_gemm_trace,
+    Trace,
+    concat,
+    conv_output_size,
+    gemm_layout,
+    gemm_trace,
+    im2col_conv_trace,
+    stream_trace,
+    strided_trace,
+    tiled_gemm_trace,
 )
 
 ORDERS = ["".join(p) for p in itertools.permutations("ijk")]
@@ -204,7 +212,7 @@ def test_concat_and_repr():
     assert repr(tr) == "Trace(5 accesses, 3 writes, 20 bytes)"
     with pytest.raises(ValueError):
         concat()
-    with pytest.raises(TypeError, match="argument 1"):
+    with pytest.raises(TypeError, match=r"traces\[1\]"):
         concat(tr, (1, 2, 3))
 
 
@@ -241,8 +249,3 @@ def test_no_python_loop_per_access_speed_sanity():
     tr = tiled_gemm_trace(128, 128, 128, 32, 32, 32, order="kij")
     assert tr.accesses == 3 * 128**3 + 128 * 128 * 4
     assert traces.MAX_TRACE_LENGTH >= 10_000_000
-
-
-def test_docstring_examples():
-    import doctest
-    assert doctest.testmod(traces).failed == 0

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mini_accel import SystolicArray
-from mini_accel.datasets import load_digits, train_test_split
+from mini_accel.datasets import holdout_split, load_digits
 from mini_accel.mixed_precision import matmul_fp16
 from mini_accel.nn import Conv2d
 from mini_accel.training import (
@@ -38,7 +38,7 @@ SETTINGS = dict(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 @pytest.fixture(scope="module")
 def digits():
     X, y = load_digits()
-    return train_test_split(X / 16, y, test_fraction=0.25, seed=0)
+    return holdout_split(X / 16, y, test_fraction=0.25, seed=0)
 
 
 # --------------------------------------------------------------------------- #
@@ -52,7 +52,7 @@ def test_backward_shapes_are_the_gemms_that_run(M, K, N):
     x = rng.integers(-3, 4, (M, K)).astype(np.int32)
     W = rng.integers(-3, 4, (K, N)).astype(np.int32)
     dy = rng.integers(-3, 4, (M, N)).astype(np.int32)
-    g = dense_backward(x, W, dy, fmt="int32", array=SystolicArray(4, 3, "os"))
+    g = dense_backward(x, W, dy, precision="int32", array=SystolicArray(4, 3, "os"))
     assert [r.shape for r in g.results] == [shapes["grad_input"], shapes["grad_weight"]]
     assert shapes["forward"] == (M, K, N)
     # all three GEMMs have the same number of MACs: training = 3x the forward
@@ -71,7 +71,7 @@ def test_dense_backward_int_is_bit_exact(dataflow, M, K, N, rows, cols, seed):
     x = rng.integers(-128, 128, (M, K)).astype(np.int8)
     W = rng.integers(-128, 128, (K, N)).astype(np.int8)
     dy = rng.integers(-128, 128, (M, N)).astype(np.int8)
-    g = dense_backward(x, W, dy, fmt="int32", array=SystolicArray(rows, cols, dataflow))
+    g = dense_backward(x, W, dy, precision="int32", array=SystolicArray(rows, cols, dataflow))
     x64, W64, dy64 = (a.astype(np.int64) for a in (x, W, dy))
     assert np.array_equal(g.dX, dy64 @ W64.T)
     assert np.array_equal(g.dW, x64.T @ dy64)
@@ -110,7 +110,7 @@ def test_conv_backward_int_is_bit_exact(dataflow, N, C, O, H, k, stride, padding
     Ho = (H + 2 * padding - k) // stride + 1
     dy = rng.integers(-20, 21, (N, O, Ho, Ho)).astype(np.int64)
     g = conv2d_backward(x.astype(np.int16), W.astype(np.int16), dy.astype(np.int16), stride, padding,
-                        fmt="int32", array=SystolicArray(4, 4, dataflow))
+                        precision="int32", array=SystolicArray(4, 4, dataflow))
     dx, dW, db = _conv_backward_loops(x, W, dy, stride, padding)
     assert np.array_equal(g.dX, dx) and np.array_equal(g.dW, dW) and np.array_equal(g.db, db)
 
@@ -289,7 +289,7 @@ def test_fp16_without_loss_scaling_fails_and_scaling_or_bf16_recovers(digits):
     batch of 4M examples (Llama 2's 4M-token batch, Touvron et al. 2023 Table 1)."""
     Xtr, Xte, ytr, yte = digits
     kw = dict(hidden=(32,), epochs=2, seed=0, global_batch=2 ** 22, X_val=Xte, y_val=yte)
-    runs = {name: train_mlp_formats(Xtr, ytr, fmt=fmt, loss_scale=ls, **kw)
+    runs = {name: train_mlp_formats(Xtr, ytr, precision=fmt, loss_scale=ls, **kw)
             for name, fmt, ls in [("fp32", "fp32", None), ("bf16", "bf16", None),
                                   ("fp16", "fp16", None), ("fp16_scaled", "fp16", "dynamic")]}
     acc = {k: r.history["val_accuracy"][-1] for k, r in runs.items()}
@@ -320,7 +320,7 @@ def test_overflowing_loss_scale_skips_every_step(digits):
 # --------------------------------------------------------------------------- #
 def test_bad_inputs_are_refused_with_a_message():
     A = np.ones((2, 3), np.float32)
-    with pytest.raises(ValueError, match="fmt"):
+    with pytest.raises(ValueError, match="precision"):
         gemm(A, A.T, "fp8")
     with pytest.raises(ValueError, match="inner dimensions"):
         gemm(A, A, "fp32")
@@ -338,8 +338,8 @@ def test_bad_inputs_are_refused_with_a_message():
         train_mlp_formats(np.ones((4, 2)), np.array([0, 1, 0, 1]), loss_scale=-1.0)
     with pytest.raises(ValueError, match="global_batch"):
         train_mlp_formats(np.ones((4, 2)), np.array([0, 1, 0, 1]), global_batch=2, batch_size=4)
-    with pytest.raises(ValueError, match="fmt"):
-        train_mlp_formats(np.ones((4, 2)), np.array([0, 1, 0, 1]), fmt="int32")
+    with pytest.raises(ValueError, match="precision"):
+        train_mlp_formats(np.ones((4, 2)), np.array([0, 1, 0, 1]), precision="int32")
     with pytest.raises(ValueError, match="lr"):
         train_mlp_formats(np.ones((4, 2)), np.array([0, 1, 0, 1]), lr=0.0)
     with pytest.raises(ValueError, match="momentum"):

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SCREENSHOTS
 
 pytestmark = pytest.mark.browser

@@ -1,7 +1,7 @@
-"""Two hostile submissions per lab through the real pipeline (``tests/test_grading_<lab>.py``).
+"""Hostile submissions per lab through the real pipeline (``tests/test_grading_hostile.py``).
 
-Each lab's test module lists its ``CASES``: student id -> (answers replaced,
-test cells that must score 0, expected status). The usual two are
+Each lab's cases are data in :mod:`grading_fixtures.hostile_cases`: student id ->
+(answers replaced, test cells that must score 0, expected status). The usual two are
 
 * ``library``: implement-it tasks answered by calling the library; the hidden
   checks switch those functions off, so exactly these tasks score 0;

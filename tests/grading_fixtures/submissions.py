@@ -18,7 +18,8 @@ import nbformat
 REPO = Path(__file__).resolve().parents[2]
 GRADING = REPO / "grading"
 PYTHON = sys.executable
-_COURSE_FILES = ("nbgrader_config.py", "course.py", "sealed.py", "sandbox.py", "labcheck.py", "sealrun.py")
+_COURSE_FILES = ("nbgrader_config.py", "course.py", "plugins.py", "sealed.py", "sandbox.py", "labcheck.py",
+                 "sealrun.py")
 
 
 def course_labs() -> list[str]:

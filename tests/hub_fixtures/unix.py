@@ -40,7 +40,8 @@ def as_user(name: str, *cmd: str, input: str | None = None, env: dict | None = N
     home = pwd.getpwnam(name).pw_dir
     base = {"HOME": home, "USER": name, "LOGNAME": name, "LANG": "C.UTF-8",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    full = [*prefix, "runuser", "-u", name, "--", "env", "-i", *(f"{k}={v}" for k, v in {**base, **(env or {})}.items()),
+    full = [*prefix, "runuser", "-u", name, "--", "env", "-i",
+            *(f"{k}={v}" for k, v in {**base, **(env or {})}.items()),
             *cmd]
     return subprocess.run(full, input=input, capture_output=True, text=True, cwd=cwd or home,
                           timeout=timeout, check=check)

@@ -10,8 +10,7 @@ student's code.
 from __future__ import annotations
 
 import numpy as np
-
-from labcheck import Case, array_problem, close, is_int, is_number
+from labcheck import Case, array_problem, close, is_int
 from labcheck import seal as _seal
 
 _NN = "mini_accel.nn"
@@ -160,7 +159,8 @@ def _im2col_check(args, got):
     want = im2col(x, (kh, kw), stride=s, padding=p)
     if array_problem(where, got, want.shape, want, **TOL):
         if np.allclose(np.sort(got, axis=None), np.sort(want, axis=None)):
-            return f"{where}: the right values, in the wrong order (rows: n, i, j; columns: c, kernel row, kernel column)"
+            return (f"{where}: the right values, in the wrong order "
+                    "(rows: n, i, j; columns: c, kernel row, kernel column)")
         return f"{where}: some values are wrong (check the stride and the zero padding)"
     return None
 

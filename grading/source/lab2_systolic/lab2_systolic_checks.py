@@ -10,10 +10,14 @@ student's code.
 from __future__ import annotations
 
 import numpy as np
-
-from labcheck import Case, array_problem as _array_problem, is_int as _is_int, is_number as _is_number
+from labcheck import (
+    Case,
+    weight_tile_fits_array,  # the guard of tiled_matmul: one array-sized tile per call
+)
+from labcheck import array_problem as _array_problem
+from labcheck import is_int as _is_int
+from labcheck import is_number as _is_number
 from labcheck import seal as _seal
-from labcheck import weight_tile_fits_array    # the guard of tiled_matmul: one array-sized tile per call
 
 _SYSTOLIC = "mini_accel.systolic"
 #: Library functions that compute cycle counts or run the array.
@@ -88,10 +92,10 @@ def _ws_step_reference(W, a_regs, psum_regs, a_in):
 
 
 def _ws_state(rng, R, C, kind):
-    if kind == "int":
-        draw = lambda shape: rng.integers(-60, 61, size=shape).astype(np.int64)
-    else:
-        draw = lambda shape: rng.standard_normal(shape)
+    def draw(shape):
+        if kind == "int":
+            return rng.integers(-60, 61, size=shape).astype(np.int64)
+        return rng.standard_normal(shape)
     return draw((R, C)), draw((R, C)), draw((R, C)), draw(R)
 
 

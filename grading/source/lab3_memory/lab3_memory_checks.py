@@ -14,8 +14,10 @@ student's code.
 from __future__ import annotations
 
 import numpy as np
-
-from labcheck import Case, close as _close, is_int as _is_int, is_number as _is_number
+from labcheck import Case
+from labcheck import close as _close
+from labcheck import is_int as _is_int
+from labcheck import is_number as _is_number
 from labcheck import seal as _seal
 
 _ENERGY = "mini_accel.energy"

@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from labcheck import Case, is_int as _is_int, is_number as _is_number
+from labcheck import Case
+from labcheck import is_int as _is_int
+from labcheck import is_number as _is_number
 from labcheck import seal as _seal
 
 _FORMATS = "mini_accel.formats"

@@ -324,7 +324,8 @@ def _cost_check(_, choice):
     if message:
         return "the cost only counts for a deployment that meets the latency targets: " + message
     if got[2] > SERVICE["usd_per_million_tokens"]:
-        return f"this deployment costs ${got[2]:.2f} per million tokens, over the ${SERVICE['usd_per_million_tokens']} budget"
+        return (f"this deployment costs ${got[2]:.2f} per million tokens, "
+                f"over the ${SERVICE['usd_per_million_tokens']} budget")
     return None
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from labcheck import Case, array_problem, close, is_int, is_number
 from labcheck import seal as _seal
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from labcheck import Case, array_problem, is_int
 from labcheck import seal as _seal
 

@@ -21,7 +21,6 @@ import functools
 import math
 
 import numpy as np
-
 from labcheck import Case, array_problem, close, is_int, is_number
 from labcheck import seal as _seal
 
@@ -139,7 +138,8 @@ def _best_inputs(rng):
         n = int(rng.integers(4, 12))
         summaries = [_summary(rng, f"design {i}") for i in range(n)]
         objective = str(objectives[case % len(objectives)])
-        q = lambda key, at: float(np.quantile([s[key] for s in summaries], at))   # noqa: E731
+        def q(key, at, summaries=summaries):
+            return float(np.quantile([s[key] for s in summaries], at))
         limits = {"max_power_w": q("power_w", 0.7), "max_area_mm2": q("area_mm2", 0.8)}
         if case == 0:      # nothing meets the budget
             limits = {"max_area_mm2": 0.5 * min(s["area_mm2"] for s in summaries)}
@@ -193,7 +193,7 @@ def _best_check(args, got):
 # --------------------------------------------------------------------------- #
 # Tasks 3 and 4: the student's designs, judged in the grader's own process
 # --------------------------------------------------------------------------- #
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference_evaluation(track):
     from mini_accel.design import evaluate, reference_design, reference_workload
     return evaluate(reference_design(track), *reference_workload(track))
@@ -201,9 +201,15 @@ def _reference_evaluation(track):
 
 def _judge(track, fields, need_score):
     """A message about the design ``fields`` on ``track``, or None when it passes."""
-    from mini_accel.design import (Design, check_constraints, evaluate, reference_budget,
-                                   reference_workload, score)
-    from mini_accel.design import load_design_table
+    from mini_accel.design import (
+        Design,
+        check_constraints,
+        evaluate,
+        load_design_table,
+        reference_budget,
+        reference_workload,
+        score,
+    )
     rules = CHALLENGES[track]
     var = rules["variable"]
     names = set(Design.__dataclass_fields__)

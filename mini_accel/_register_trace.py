@@ -1,4 +1,8 @@
-"""Per-cycle register contents of a small systolic GEMM (behind ``SystolicArray.trace``).
+"""Register-level traces: what every PE register of a small systolic GEMM holds at every cycle.
+
+This is the machinery behind :meth:`mini_accel.systolic.SystolicArray.trace`
+(not to be confused with :mod:`mini_accel.traces`, which builds memory
+*address* traces for the cache simulator).
 
 The trace is computed from the wavefront's index arithmetic, fold by fold:
 in a weight-stationary fold that starts streaming at cycle s, PE(i, j) works
@@ -25,18 +29,27 @@ def _tiles(extent: int, size: int):
     return list(zip(starts, _tile_sizes(extent, size)))
 
 
+def _setup(cycles: int, R: int, C: int, row_extent: int, col_extent: int, T: int):
+    """Empty registers, the wave length, the folds and the PE indices of one trace.
+
+    Registers ``(a, b, psum, phase, fold)`` start empty (NaN, no phase, fold -1);
+    a wave lasts ``T + R + C - 2`` cycles; folds ``(row0, rows, col0, cols)``
+    walk the row tiles inside the column tiles; ``ii``, ``jj`` are each PE's
+    row and column, shape (R, C).
+    """
+    registers = (np.full((cycles, R, C), np.nan), np.full((cycles, R, C), np.nan),
+                 np.full((cycles, R, C), np.nan), np.full(cycles, "", dtype=object),
+                 np.full(cycles, -1))
+    folds = [(r0, r, c0, c) for (c0, c) in _tiles(col_extent, C) for (r0, r) in _tiles(row_extent, R)]
+    ii, jj = np.meshgrid(np.arange(R), np.arange(C), indexing="ij")
+    return registers, T + R + C - 2, folds, ii, jj
+
+
 def _stationary_trace(X, W, R, C, double_buffer, dtype, cycles):
     """(a, b, psum, phase, fold) for X (T, K) streamed over W (K, S) held in the PEs."""
     T, K = X.shape
     S = W.shape[1]
-    a = np.full((cycles, R, C), np.nan)
-    b = np.full((cycles, R, C), np.nan)
-    psum = np.full((cycles, R, C), np.nan)
-    phase = np.full(cycles, "", dtype=object)
-    fold_of = np.full(cycles, -1)
-    wave = T + R + C - 2
-    folds = [(k0, r, n0, c) for (n0, c) in _tiles(S, C) for (k0, r) in _tiles(K, R)]
-    ii, jj = np.meshgrid(np.arange(R), np.arange(C), indexing="ij")
+    (a, b, psum, phase, fold_of), wave, folds, ii, jj = _setup(cycles, R, C, K, S, T)
     for f, (k0, r, n0, c) in enumerate(folds):
         load_start = f * (R + wave) if not double_buffer else (0 if f == 0 else None)
         stream_start = f * (R + wave) + R if not double_buffer else R + f * wave
@@ -71,14 +84,7 @@ def _stationary_trace(X, W, R, C, double_buffer, dtype, cycles):
 def _output_stationary_trace(A, B, R, C, double_buffer, dtype, cycles):
     M, K = A.shape
     N = B.shape[1]
-    a = np.full((cycles, R, C), np.nan)
-    b = np.full((cycles, R, C), np.nan)
-    psum = np.full((cycles, R, C), np.nan)
-    phase = np.full(cycles, "", dtype=object)
-    fold_of = np.full(cycles, -1)
-    wave = K + R + C - 2
-    folds = [(m0, r, n0, c) for (n0, c) in _tiles(N, C) for (m0, r) in _tiles(M, R)]
-    ii, jj = np.meshgrid(np.arange(R), np.arange(C), indexing="ij")
+    (a, b, psum, phase, fold_of), wave, folds, ii, jj = _setup(cycles, R, C, M, N, K)
     for f, (m0, r, n0, c) in enumerate(folds):
         start = f * (wave + R) if not double_buffer else f * wave
         products = A[m0:m0 + r, None, :].astype(dtype) * B[:, n0:n0 + c].T[None, :, :].astype(dtype)
@@ -106,7 +112,13 @@ def _output_stationary_trace(A, B, R, C, double_buffer, dtype, cycles):
 
 
 def build_trace(array, A: np.ndarray, B: np.ndarray, result: SystolicResult) -> SystolicTrace:
-    """Trace of ``A @ B`` on ``array`` (validated by the caller)."""
+    """Trace of ``A @ B`` on ``array`` (validated by the caller: use ``SystolicArray.trace``).
+
+    >>> from mini_accel.systolic import SystolicArray
+    >>> arr, A, B = SystolicArray(2, 2), np.ones((1, 2), np.int8), np.ones((2, 2), np.int8)
+    >>> build_trace(arr, A, B, arr.matmul(A, B)).psum.shape        # (cycles, rows, cols)
+    (5, 2, 2)
+    """
     dtype = _accumulator_dtype(A, B)
     A, B = A.astype(dtype), B.astype(dtype)
     R, C, cycles = array.rows, array.cols, result.cycles

@@ -14,7 +14,8 @@ import time
 import uuid
 
 import pytest
-from conftest import ROOT, SCREENSHOTS
+
+from .conftest import ROOT, SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 

@@ -52,12 +52,11 @@ tile 256: 387.9 uJ, DRAM 33%
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-from ._checks import UnknownName, check_instance, check_int, check_number, check_option
+from ._checks import UnknownName, check_instance, check_int, check_number, check_option, renamed_keyword
 from .formats import FORMATS, canonical_format, formats_supported_by
 from .tables import Table, TableResult, read_table
 
@@ -151,9 +150,9 @@ class EnergyModel:
 
     # -- constructors ---------------------------------------------------------
     @classmethod
+    @renamed_keyword("dtype", "precision")
     def horowitz_45nm(cls, precision: str = "int8", buffer_bytes: int = 32 * 1024,
-                      dram: Literal["low", "high"] = "low", rf_per_mac: float = 3, *,
-                      dtype: str | None = None) -> EnergyModel:
+                      dram: Literal["low", "high"] = "low", rf_per_mac: float = 3) -> EnergyModel:
         """The 45 nm model (Horowitz ISSCC 2014 and Han et al. NIPS 2015).
 
         ``precision`` is one of :data:`ACCUMULATORS` (``formats_supported_by("energy")``,
@@ -181,10 +180,6 @@ class EnergyModel:
         >>> m.cost("mac"), m.cost("dram"), m.word_bits      # 0.2 + 0.1; 1300 * 8/64
         (0.30000000000000004, 162.5, 8)
         """
-        if dtype is not None:
-            warnings.warn("EnergyModel.horowitz_45nm(dtype=...) is now precision=...; "
-                          "dtype= will be removed in the next release", DeprecationWarning, stacklevel=2)
-            precision = dtype
         if isinstance(precision, str) and precision.strip().lower() == "int16":
             raise ValueError("no 16-bit integer multiply energy is published at 45 nm "
                              "(Horowitz 2014, Sze 2017); use int8, int32, fp16 or fp32, or "
